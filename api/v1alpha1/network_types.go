@@ -22,7 +22,7 @@ const (
 
 // NetworkSpec says where runner pods may connect to.
 //
-// +kubebuilder:validation:XValidation:rule="self.egress != 'None' || (has(self.allow) && self.allow.size() > 0)",message="egress None needs at least one allow rule (e.g. an HTTP proxy), or runners can never reach GitHub"
+// +kubebuilder:validation:XValidation:rule="!has(self.egress) || self.egress != 'None' || (has(self.allow) && self.allow.size() > 0)",message="egress None needs at least one allow rule (e.g. an HTTP proxy), or runners can never reach GitHub"
 type NetworkSpec struct {
 	// egress mode: Internet (default), None or Unrestricted.
 	// +optional
@@ -38,6 +38,7 @@ type NetworkSpec struct {
 
 	// dns says where the cluster resolver runs. Runner pods may send DNS only there.
 	// +optional
+	// +kubebuilder:default={}
 	DNS DNSSpec `json:"dns,omitempty"`
 }
 

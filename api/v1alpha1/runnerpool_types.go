@@ -100,15 +100,18 @@ type RunnerPoolSpec struct {
 
 	// template holds the parts of the runner pod a user may set.
 	// +optional
+	// +kubebuilder:default={}
 	Template RunnerTemplate `json:"template,omitempty"`
 
 	// sandbox says how jobs may run containers inside the runner and how the runner
 	// container is confined.
 	// +optional
+	// +kubebuilder:default={}
 	Sandbox SandboxSpec `json:"sandbox,omitempty"`
 
 	// network says where runner pods may connect to. Runner pods never accept connections.
 	// +optional
+	// +kubebuilder:default={}
 	Network NetworkSpec `json:"network,omitempty"`
 }
 
@@ -120,11 +123,11 @@ type GitHubSpec struct {
 	// host (https://ghes.example.com/ORG). Immutable: runners already registered belong to it.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https'",message="url must be an https:// URL, e.g. https://github.com/my-org"
 	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getHostname() != ''",message="url must name a host, e.g. https://github.com/my-org"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#') && !self.contains('@')",message="url must not carry a query, fragment or user info"
-	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getEscapedPath().matches('^/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?/?$')",message="url path must be /ORG, /OWNER/REPO or /enterprises/NAME"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('https://') || self.matches('^https://[^/]+/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?/?$')",message="url path must be /ORG, /OWNER/REPO or /enterprises/NAME"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="url is immutable: create a new pool for another scope"
 	URL string `json:"url"`
 

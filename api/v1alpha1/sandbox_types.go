@@ -71,10 +71,10 @@ const DefaultAppArmorLocalhostProfile = "corral-podman"
 
 // SandboxSpec says how jobs may run containers and how the runner container is confined.
 //
-// +kubebuilder:validation:XValidation:rule="self.containers != 'None' || !has(self.seccompProfile) || self.seccompProfile.type == 'RuntimeDefault' || self.seccompProfile.type == 'Localhost'",message="containers None relaxes nothing: seccompProfile must be RuntimeDefault or Localhost"
-// +kubebuilder:validation:XValidation:rule="self.containers != 'Podman' || !has(self.seccompProfile) || self.seccompProfile.type != 'RuntimeDefault'",message="containers Podman cannot run under the RuntimeDefault seccomp profile (it blocks clone/unshare/mount): use Localhost or Unconfined"
-// +kubebuilder:validation:XValidation:rule="self.containers != 'None' || !has(self.appArmorProfile) || self.appArmorProfile.type != 'Unconfined'",message="containers None relaxes nothing: appArmorProfile must not be Unconfined"
-// +kubebuilder:validation:XValidation:rule="self.containers != 'None' || !has(self.networking)",message="networking applies to containers Podman only"
+// +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.seccompProfile) || self.seccompProfile.type == 'RuntimeDefault' || self.seccompProfile.type == 'Localhost'",message="containers None relaxes nothing: seccompProfile must be RuntimeDefault or Localhost"
+// +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'Podman' || !has(self.seccompProfile) || self.seccompProfile.type != 'RuntimeDefault'",message="containers Podman cannot run under the RuntimeDefault seccomp profile (it blocks clone/unshare/mount): use Localhost or Unconfined"
+// +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.appArmorProfile) || self.appArmorProfile.type != 'Unconfined'",message="containers None relaxes nothing: appArmorProfile must not be Unconfined"
+// +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.networking)",message="networking applies to containers Podman only"
 type SandboxSpec struct {
 	// containers says whether jobs may run containers: Podman (rootless podman/buildah) or
 	// None.
@@ -120,6 +120,7 @@ type SandboxSpec struct {
 	// workVolume is the emptyDir at the runner's home: the job's workspace and, for Podman,
 	// the container storage.
 	// +optional
+	// +kubebuilder:default={}
 	WorkVolume WorkVolume `json:"workVolume,omitempty"`
 }
 
