@@ -1,0 +1,102 @@
+package githubtest
+
+import (
+	"net/http"
+	"time"
+)
+
+// Fault is a failure the fake injects into matching requests, before authentication and rate
+// limiting.
+type Fault struct {
+	// Endpoint is one of the Endpoint constants; empty matches every endpoint.
+	Endpoint string
+	// Credential is an App.Credential or PAT.Credential; empty matches every caller.
+	Credential string
+	// Latency delays the answer.
+	Latency time.Duration
+	// Status, when set (e.g. 500, 502, 503), is answered instead of the real response.
+	Status int
+	// Hang holds the request without answering until the client gives up or the server
+	// closes, to exercise client timeouts.
+	Hang bool
+	// Times is how many requests the fault hits; 0 means until removed.
+	Times int
+}
+
+type faultEntry struct {
+	Fault
+	hits int
+}
+
+// InjectFault adds f and returns a function that removes it. Faults are matched in the order
+// they were added; the first match applies.
+func (s *Server) InjectFault(f Fault) (remove func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &faultEntry{Fault: f}
+	s.faults = append(s.faults, e)
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, x := range s.faults {
+			if x == e {
+				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// ClearFaults removes every injected fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// takeFault returns the fault hitting a request of cred on endpoint, counting the hit.
+func (s *Server) takeFault(endpoint, cred string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, e := range s.faults {
+		if (e.Endpoint != "" && e.Endpoint != endpoint) || (e.Credential != "" && e.Credential != cred) {
+			continue
+		}
+		e.hits++
+		if e.Times > 0 && e.hits >= e.Times {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+		}
+		f := e.Fault
+		return &f
+	}
+	return nil
+}
+
+// applyFault plays f and reports whether the request should still be served normally.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bool {
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return false
+		case <-s.closed:
+			writeError(w, &apiError{status: http.StatusServiceUnavailable, message: "Service Unavailable"})
+			return false
+		}
+	}
+	if f.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+			writeError(w, &apiError{status: http.StatusServiceUnavailable, message: "Service Unavailable"})
+		}
+		return false
+	}
+	if f.Status != 0 {
+		writeError(w, &apiError{status: f.Status, message: http.StatusText(f.Status)})
+		return false
+	}
+	return true
+}
