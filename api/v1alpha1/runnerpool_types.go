@@ -25,6 +25,7 @@ const MaxPoolNameLength = 40
 // +kubebuilder:printcolumn:name="Idle",type=integer,JSONPath=`.status.idle`,priority=1
 // +kubebuilder:printcolumn:name="Busy",type=integer,JSONPath=`.status.busy`
 // +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.pending`,priority=1
+// +kubebuilder:printcolumn:name="Queued",type=integer,JSONPath=`.status.queued`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -298,6 +299,19 @@ type RunnerPoolStatus struct {
 	// pulling the image, starting).
 	// +optional
 	Pending int32 `json:"pending"`
+
+	// queued is the number of jobs queued for this pool and not yet taken by a runner.
+	// +optional
+	Queued int32 `json:"queued"`
+
+	// jobs are the workflow jobs matched to this pool, written by the webhook receiver
+	// (field manager corral-webhook) and read by the reconciler: they are the pool's demand,
+	// shared by every replica of the operator and kept across restarts.
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MaxItems=2000
+	Jobs []Job `json:"jobs,omitempty"`
 }
 
 func init() {
