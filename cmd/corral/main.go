@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -14,24 +15,27 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/controller"
+	"github.com/corral-run/corral/internal/github"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 type options struct {
-	metricsAddr    string
-	probeAddr      string
-	leaderElect    bool
-	leaderElectNS  string
-	namespaces     string
-	showVersion    bool
-	zap            zap.Options
-	maxConcurrency int
+	metricsAddr   string
+	probeAddr     string
+	leaderElect   bool
+	leaderElectNS string
+	namespaces    string
+	operatorNS    string
+	showVersion   bool
+	zap           zap.Options
+	controller    controller.Options
 }
 
 func main() {
@@ -41,7 +45,13 @@ func main() {
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader so that only one replica reconciles.")
 	flag.StringVar(&o.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election lease (default: the operator's namespace).")
 	flag.StringVar(&o.namespaces, "namespaces", "", "Comma-separated namespaces to watch for RunnerPools (default: all).")
-	flag.IntVar(&o.maxConcurrency, "max-concurrent-reconciles", 4, "RunnerPools reconciled in parallel.")
+	flag.StringVar(&o.operatorNS, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace: credentials Secrets there may be shared with other namespaces (default: $POD_NAMESPACE).")
+	flag.IntVar(&o.controller.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "RunnerPools reconciled in parallel.")
+	flag.IntVar(&o.controller.CreateConcurrency, "runner-create-concurrency", 8, "Runners of one pool created in parallel.")
+	flag.DurationVar(&o.controller.SweepInterval, "sweep-interval", 3*time.Minute, "How often each pool's GitHub registrations are compared with its pods (orphans and stale runners removed).")
+	flag.DurationVar(&o.controller.OrphanGrace, "orphan-grace", time.Minute, "How long a registration without a pod is left alone before the sweep removes it.")
+	flag.DurationVar(&o.controller.PendingTimeout, "pending-timeout", 10*time.Minute, "How long a runner pod may stay pending before it is replaced.")
+	flag.DurationVar(&o.controller.DrainTimeout, "drain-timeout", 10*time.Minute, "How long deletion waits for GitHub (busy runner, unusable credentials) before finalizers are released with a warning.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -67,7 +77,7 @@ func run(o options) error {
 		return fmt.Errorf("registering corral types: %w", err)
 	}
 
-	cacheOpts := cache.Options{}
+	cacheOpts := cache.Options{ByObject: controller.CacheByObject()}
 	if ns := splitList(o.namespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {
@@ -88,9 +98,19 @@ func run(o options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
+	metrics, err := controller.NewMetrics(ctrlmetrics.Registry)
+	if err != nil {
+		return fmt.Errorf("registering controller metrics: %w", err)
+	}
 	if err := (&controller.RunnerPoolReconciler{
-		Client: mgr.GetClient(),
-	}).SetupWithManager(mgr, o.maxConcurrency); err != nil {
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Clients:           github.NewFactory(github.FactoryOptions{Registerer: ctrlmetrics.Registry}),
+		Recorder:          mgr.GetEventRecorder("corral"),
+		OperatorNamespace: o.operatorNS,
+		Metrics:           metrics,
+		Options:           o.controller,
+	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the RunnerPool controller: %w", err)
 	}
 

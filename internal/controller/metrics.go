@@ -1,0 +1,70 @@
+package controller
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+)
+
+// Metrics are the controller's Prometheus metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	runners     *prometheus.GaugeVec
+	created     *prometheus.CounterVec
+	failed      *prometheus.CounterVec
+	queuedToPod *prometheus.HistogramVec
+}
+
+// NewMetrics creates the controller's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		runners: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "corral_runners", Help: "Runners of a pool by state (pending, idle, busy).",
+		}, []string{"namespace", "pool", "state"}),
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_runners_created_total", Help: "Runners created (registered and their pod created).",
+		}, []string{"namespace", "pool"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_runner_failures_total", Help: "Runners that failed or exited without a job, by exit code (-1: never started).",
+		}, []string{"namespace", "pool", "exit_code"}),
+		queuedToPod: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "corral_job_queued_to_runner_created_seconds",
+			Help:    "Time from the oldest queued job's delivery to the creation of a runner pod for it.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300},
+		}, []string{"namespace", "pool"}),
+	}
+	for _, c := range []prometheus.Collector{m.runners, m.created, m.failed, m.queuedToPod} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) observePool(pool *corralv1.RunnerPool, c counts) {
+	if m == nil {
+		return
+	}
+	m.runners.WithLabelValues(pool.Namespace, pool.Name, "pending").Set(float64(c.pending))
+	m.runners.WithLabelValues(pool.Namespace, pool.Name, "idle").Set(float64(c.idle))
+	m.runners.WithLabelValues(pool.Namespace, pool.Name, "busy").Set(float64(c.busy))
+}
+
+func (m *Metrics) runnerCreated(pool *corralv1.RunnerPool, oldestQueued *time.Time, now time.Time) {
+	if m == nil {
+		return
+	}
+	m.created.WithLabelValues(pool.Namespace, pool.Name).Inc()
+	if oldestQueued != nil {
+		m.queuedToPod.WithLabelValues(pool.Namespace, pool.Name).Observe(now.Sub(*oldestQueued).Seconds())
+	}
+}
+
+func (m *Metrics) runnerFailed(pool *corralv1.RunnerPool, code int32) {
+	if m == nil {
+		return
+	}
+	m.failed.WithLabelValues(pool.Namespace, pool.Name, strconv.Itoa(int(code))).Inc()
+}
