@@ -63,7 +63,7 @@ func (r *RunnerPoolReconciler) cleanUpFinished(ctx context.Context, s *reconcile
 			if err := r.deregister(ctx, s, rp); err != nil {
 				return r.gitHubError(s, fmt.Errorf("deregistering failed runner %s: %w", rp.name(), err))
 			}
-			r.recordFailure(s, rp, code)
+			r.recordFailure(s, rp, code, fmt.Sprintf("runner %s exited with code %d without finishing a job", rp.name(), code))
 		} else {
 			r.memory.with(s.pool.UID, func(m *poolMemory) { m.failures = 0 })
 		}
@@ -76,7 +76,7 @@ func (r *RunnerPoolReconciler) cleanUpFinished(ctx context.Context, s *reconcile
 }
 
 // recordFailure counts a failed runner, backs off creations and reports it.
-func (r *RunnerPoolReconciler) recordFailure(s *reconcileState, rp runnerPod, code int32) {
+func (r *RunnerPoolReconciler) recordFailure(s *reconcileState, rp runnerPod, code int32, message string) {
 	hash := rp.pod.Annotations[corralv1.AnnotationTemplateHash]
 	r.memory.with(s.pool.UID, func(m *poolMemory) {
 		m.failures++
@@ -86,13 +86,13 @@ func (r *RunnerPoolReconciler) recordFailure(s *reconcileState, rp runnerPod, co
 		}
 	})
 	r.Metrics.runnerFailed(s.pool, code)
+	reason := "RunnerFailed"
 	if code == ExitCodeVersionDeprecated {
-		r.event(s.pool, corev1.EventTypeWarning, corralv1.ReasonRunnerVersionDeprecated,
-			"runner %s exited with code 7: GitHub no longer accepts the runner version in image %s; update spec.template.image",
+		reason = corralv1.ReasonRunnerVersionDeprecated
+		message = fmt.Sprintf("runner %s exited with code 7: GitHub no longer accepts the runner version in image %s; update spec.template.image",
 			rp.name(), s.pool.Spec.Template.Image)
-		return
 	}
-	r.event(s.pool, corev1.EventTypeWarning, "RunnerFailed", "runner %s exited with code %d without finishing a job", rp.name(), code)
+	r.event(s.pool, corev1.EventTypeWarning, reason, "%s", message)
 }
 
 // replaceBroken removes runners that cannot work: pods pending past PendingTimeout (image
@@ -103,13 +103,12 @@ func (r *RunnerPoolReconciler) replaceBroken(ctx context.Context, s *reconcileSt
 		if rp.state != statePending && rp.state != stateIdle {
 			continue
 		}
-		reason, msg := "", ""
-		if stuck, why := stuckPending(rp.pod, s.now, r.Options.PendingTimeout); rp.state == statePending && stuck {
-			reason, msg = why, fmt.Sprintf("runner %s was still pending after %s", rp.name(), r.Options.PendingTimeout)
-		} else if !rp.hasJIT && s.now.Sub(rp.pod.CreationTimestamp.Time) > r.Options.OrphanGrace {
-			reason, msg = corralv1.ReasonRunnerFailures, fmt.Sprintf("runner %s has no JIT Secret", rp.name())
-		}
-		if reason == "" {
+		stuck, why := stuckPending(rp.pod, s.now, r.Options.PendingTimeout)
+		stuck = stuck && rp.state == statePending
+		// A pod without its JIT Secret (the controller stopped between the two) is our own
+		// failure, not the runner's: it is replaced without backoff.
+		incomplete := !rp.hasJIT && s.now.Sub(rp.pod.CreationTimestamp.Time) > r.Options.OrphanGrace
+		if !stuck && !incomplete {
 			continue
 		}
 		removed, err := r.removeRunner(ctx, s, rp)
@@ -117,8 +116,11 @@ func (r *RunnerPoolReconciler) replaceBroken(ctx context.Context, s *reconcileSt
 			return err
 		}
 		s.runners[i].state = stateDeleting
-		r.recordFailure(s, rp, -1)
-		s.blocked = condition(corralv1.ConditionScalingBlocked, reason, msg)
+		if stuck {
+			msg := fmt.Sprintf("runner %s was still pending after %s", rp.name(), r.Options.PendingTimeout)
+			r.recordFailure(s, rp, -1, msg)
+			s.blocked = condition(corralv1.ConditionScalingBlocked, why, msg)
+		}
 	}
 	return nil
 }

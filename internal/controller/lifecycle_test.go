@@ -69,8 +69,8 @@ var _ = Describe("RunnerPool lifecycle", func() {
 		Eventually(func() error {
 			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: runner.JITSecretName(first.Name)}, &corev1.Secret{})
 		}).Should(MatchError(ContainSubstring("not found")), "the finished runner's JIT Secret is removed")
-		Expect(fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT) - jitBefore).To(Equal(1), "one JIT call for the replacement")
-		Expect(fake.CallCountFor(app.Credential, githubtest.EndpointOrgDeleteRunner) - deleteBefore).To(Equal(0), "no delete for a runner GitHub removed itself")
+		Expect(fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT)-jitBefore).To(Equal(1), "one JIT call for the replacement")
+		Expect(fake.CallCountFor(app.Credential, githubtest.EndpointOrgDeleteRunner)-deleteBefore).To(Equal(0), "no delete for a runner GitHub removed itself")
 		_, stillRegistered := fake.Runner(first.Name)
 		Expect(stillRegistered).To(BeFalse())
 	})

@@ -75,7 +75,7 @@ func (r *RunnerPoolReconciler) mayCreate(s *reconcileState) bool {
 // first lets admission (Pod Security, quota, policy engines) refuse it before any GitHub
 // call is spent.
 func (r *RunnerPoolReconciler) createRunners(ctx context.Context, s *reconcileState, n int) error {
-	if err := r.dryRunPod(ctx, s); err != nil {
+	if admitted, err := r.dryRunPod(ctx, s); !admitted {
 		return err
 	}
 	gh, err := r.github(ctx, s)
@@ -146,14 +146,15 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, s *reconcileSta
 	return nil
 }
 
-// dryRunPod asks the API server to admit a runner pod without creating it.
-func (r *RunnerPoolReconciler) dryRunPod(ctx context.Context, s *reconcileState) error {
+// dryRunPod asks the API server to admit a runner pod without creating it. When it is
+// refused, the returned error (if any) decides the requeue.
+func (r *RunnerPoolReconciler) dryRunPod(ctx context.Context, s *reconcileState) (bool, error) {
 	name := s.prefix + "dryrun"
 	pod := runner.BuildPod(s.pool, name, runner.JITSecretName(name))
 	if err := r.Client.Create(ctx, pod, client.DryRunAll); err != nil {
-		return r.createError(s, fmt.Errorf("runner pod refused: %w", err))
+		return false, r.createError(s, fmt.Errorf("runner pod refused: %w", err))
 	}
-	return nil
+	return true, nil
 }
 
 // createError sets the condition that says why runners cannot be created and decides the
