@@ -43,7 +43,7 @@ const (
 	// podman, so it is only valid with containers None.
 	SeccompRuntimeDefault SeccompProfileType = "RuntimeDefault"
 	// SeccompLocalhost is a profile file installed on the nodes, e.g. Corral's podman
-	// profile (the runtime default plus the 8 syscalls rootless podman needs).
+	// profile (the runtime default plus the 9 syscalls rootless podman and buildah need).
 	SeccompLocalhost SeccompProfileType = "Localhost"
 	// SeccompUnconfined turns seccomp off for the runner container.
 	SeccompUnconfined SeccompProfileType = "Unconfined"

@@ -40,6 +40,9 @@ func runnerEnv(pool *corralv1.RunnerPool, secretName string) []corev1.EnvVar {
 		env = append(env,
 			corev1.EnvVar{Name: "XDG_RUNTIME_DIR", Value: RuntimeDir},
 			corev1.EnvVar{Name: "DOCKER_HOST", Value: "unix://" + DockerSocketPath},
+			// buildah's default isolation mounts a fresh /proc, which the pod's masked /proc
+			// refuses; chroot isolation works in an unprivileged pod (make test-sandbox).
+			corev1.EnvVar{Name: "BUILDAH_ISOLATION", Value: "chroot"},
 		)
 	}
 	env = append(env, proxyEnv(pool.Spec.GitHub.Proxy)...)

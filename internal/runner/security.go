@@ -71,7 +71,7 @@ func runnerSecurityContext(pool *corralv1.RunnerPool) *corev1.SecurityContext {
 
 // podmanSeccomp is the runner's seccomp profile in Podman mode. Defaults: Isolated
 // networking Unconfined (as seed 000 runs it), Host networking Localhost
-// corral/podman.json (the runtime default plus the 8 syscalls rootless podman needs; the
+// corral/podman.json (the runtime default plus the 9 syscalls rootless podman and buildah need; the
 // Pod Security baseline allows it, Unconfined it does not).
 func podmanSeccomp(pool *corralv1.RunnerPool) *corev1.SeccompProfile {
 	p := pool.Spec.Sandbox.SeccompProfile
