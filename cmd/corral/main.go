@@ -19,6 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/autoscale"
 	"github.com/corral-run/corral/internal/controller"
 	"github.com/corral-run/corral/internal/github"
 )
@@ -36,6 +37,7 @@ type options struct {
 	showVersion   bool
 	zap           zap.Options
 	controller    controller.Options
+	webhook       autoscale.Options
 }
 
 func main() {
@@ -53,6 +55,7 @@ func main() {
 	flag.DurationVar(&o.controller.PendingTimeout, "pending-timeout", 10*time.Minute, "How long a runner pod may stay pending before it is replaced.")
 	flag.DurationVar(&o.controller.DrainTimeout, "drain-timeout", 10*time.Minute, "How long deletion waits for GitHub (busy runner, unusable credentials) before finalizers are released with a warning.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	o.webhook.BindFlags(flag.CommandLine)
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 
@@ -102,6 +105,10 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("registering controller metrics: %w", err)
 	}
+	if err := autoscale.AddToManager(mgr, o.webhook, ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("setting up the webhook receiver: %w", err)
+	}
+	demandTTL := o.webhook.DemandTTL
 	if err := (&controller.RunnerPoolReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
@@ -109,7 +116,12 @@ func run(o options) error {
 		Recorder:          mgr.GetEventRecorder("corral"),
 		OperatorNamespace: o.operatorNS,
 		Metrics:           metrics,
-		Options:           o.controller,
+		DemandOf: func(pool *corralv1.RunnerPool, now time.Time) controller.Demand {
+			d := autoscale.DemandOf(pool, now, demandTTL)
+			return controller.Demand{Queued: d.Queued, BusyRunners: d.BusyRunners, QueuedSince: d.QueuedSince}
+		},
+		ObserveQueuedToPod: autoscale.NewMetrics(ctrlmetrics.Registry).ObserveQueuedToPod,
+		Options:            o.controller,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the RunnerPool controller: %w", err)
 	}

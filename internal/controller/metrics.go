@@ -2,7 +2,6 @@ package controller
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,13 +28,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_runner_failures_total", Help: "Runners that failed or exited without a job, by exit code (-1: never started).",
 		}, []string{"namespace", "pool", "exit_code"}),
-		queuedToPod: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "corral_job_queued_to_runner_created_seconds",
-			Help:    "Time from the oldest queued job's delivery to the creation of a runner pod for it.",
-			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300},
-		}, []string{"namespace", "pool"}),
 	}
-	for _, c := range []prometheus.Collector{m.runners, m.created, m.failed, m.queuedToPod} {
+	for _, c := range []prometheus.Collector{m.runners, m.created, m.failed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -52,14 +46,11 @@ func (m *Metrics) observePool(pool *corralv1.RunnerPool, c counts) {
 	m.runners.WithLabelValues(pool.Namespace, pool.Name, "busy").Set(float64(c.busy))
 }
 
-func (m *Metrics) runnerCreated(pool *corralv1.RunnerPool, oldestQueued *time.Time, now time.Time) {
+func (m *Metrics) runnerCreated(pool *corralv1.RunnerPool) {
 	if m == nil {
 		return
 	}
 	m.created.WithLabelValues(pool.Namespace, pool.Name).Inc()
-	if oldestQueued != nil {
-		m.queuedToPod.WithLabelValues(pool.Namespace, pool.Name).Observe(now.Sub(*oldestQueued).Seconds())
-	}
 }
 
 func (m *Metrics) runnerFailed(pool *corralv1.RunnerPool, code int32) {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,9 +24,10 @@ import (
 // Demand is what webhook deliveries say about a pool: jobs queued and not yet taken, and the
 // runners known to run a job.
 type Demand struct {
-	Queued       int32
-	BusyRunners  map[string]bool
-	OldestQueued *time.Time
+	Queued      int32
+	BusyRunners map[string]bool
+	// QueuedSince holds when each queued job was first seen, oldest first.
+	QueuedSince []time.Time
 }
 
 // Options tune the reconciler; zero values take the defaults in withDefaults.
@@ -86,6 +88,9 @@ type RunnerPoolReconciler struct {
 	DemandOf func(pool *corralv1.RunnerPool, now time.Time) Demand
 	// Metrics records runner counts and lifecycle events; nil records nothing.
 	Metrics *Metrics
+	// ObserveQueuedToPod records the time from a job's queued delivery to the creation of a
+	// runner pod for it; nil records nothing.
+	ObserveQueuedToPod func(pool types.NamespacedName, queuedAt time.Time)
 	// Now is the clock; time.Now when nil.
 	Now     func() time.Time
 	Options Options

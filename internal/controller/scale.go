@@ -92,12 +92,12 @@ func (r *RunnerPoolReconciler) createRunners(ctx context.Context, s *reconcileSt
 		errs []error
 		sem  = make(chan struct{}, r.Options.CreateConcurrency)
 	)
-	for range n {
+	for k := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := r.createRunner(ctx, s, gh, groupID); err != nil {
+			if err := r.createRunner(ctx, s, gh, groupID, k); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -118,7 +118,8 @@ func (r *RunnerPoolReconciler) createRunners(ctx context.Context, s *reconcileSt
 // JIT Secret owned by the pod. A failure after registration removes what was made; a crash
 // leaves either a registration without a pod (removed by the sweep) or a pod without a
 // Secret (replaced by replaceBroken).
-func (r *RunnerPoolReconciler) createRunner(ctx context.Context, s *reconcileState, gh GitHub, groupID int64) error {
+// The k-th runner of a batch serves the k-th oldest queued job, if any.
+func (r *RunnerPoolReconciler) createRunner(ctx context.Context, s *reconcileState, gh GitHub, groupID int64, k int) error {
 	name := github.NewRunnerName(s.prefix)
 	jit, err := gh.GenerateJITConfig(ctx, github.JITRequest{
 		Name: name, RunnerGroupID: groupID, Labels: s.pool.Spec.Labels, WorkFolder: workFolder,
@@ -141,7 +142,10 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, s *reconcileSta
 		}
 		return fmt.Errorf("creating JIT Secret for runner %s: %w", name, err)
 	}
-	r.Metrics.runnerCreated(s.pool, s.demand.OldestQueued, s.now)
+	r.Metrics.runnerCreated(s.pool)
+	if r.ObserveQueuedToPod != nil && k < len(s.demand.QueuedSince) {
+		r.ObserveQueuedToPod(client.ObjectKeyFromObject(s.pool), s.demand.QueuedSince[k])
+	}
 	r.event(s.pool, corev1.EventTypeNormal, "RunnerCreated", "created runner %s", name)
 	return nil
 }

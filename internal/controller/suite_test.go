@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -19,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/autoscale"
 	"github.com/corral-run/corral/internal/controller"
 	"github.com/corral-run/corral/internal/github"
 	"github.com/corral-run/corral/internal/github/githubtest"
@@ -40,6 +43,13 @@ var (
 	factory *github.Factory
 	ctx     context.Context
 	stop    context.CancelFunc
+	// webhookAddr is where the running manager's webhook receiver listens.
+	webhookAddr string
+)
+
+const (
+	operatorNamespace = "corral-system"
+	webhookSecret     = "It's a Secret to Everybody"
 )
 
 // suiteOptions are short timings so that sweeps, graces and drains happen within a test.
@@ -62,6 +72,11 @@ var _ = BeforeSuite(func() {
 	factory = github.NewFactory(github.FactoryOptions{})
 
 	ctx, stop = context.WithCancel(context.Background())
+	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
+	Expect(k8s.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "webhook", Namespace: operatorNamespace},
+		Data:       map[string][]byte{autoscale.SecretKeyPrefix: []byte(webhookSecret)},
+	})).To(Succeed())
 	startManager(ctx)
 })
 
@@ -86,18 +101,37 @@ func startManager(ctx context.Context) {
 		Controller: configControllerOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
+	webhookAddr = freeAddr()
+	webhook := autoscale.Options{
+		BindAddress: webhookAddr, Path: "/webhook",
+		SecretRef: types.NamespacedName{Namespace: operatorNamespace, Name: "webhook"},
+	}
+	Expect(autoscale.AddToManager(mgr, webhook, nil)).To(Succeed())
 	Expect((&controller.RunnerPoolReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
 		Clients:           factory,
 		Recorder:          mgr.GetEventRecorder("corral"),
-		OperatorNamespace: "corral-system",
-		Options:           suiteOptions,
+		OperatorNamespace: operatorNamespace,
+		DemandOf: func(pool *corralv1.RunnerPool, now time.Time) controller.Demand {
+			d := autoscale.DemandOf(pool, now, time.Hour)
+			return controller.Demand{Queued: d.Queued, BusyRunners: d.BusyRunners, QueuedSince: d.QueuedSince}
+		},
+		Options: suiteOptions,
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // newNamespace creates a namespace holding the credentials Secret of a new App (so that

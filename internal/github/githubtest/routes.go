@@ -110,6 +110,7 @@ func (s *Server) routes() http.Handler {
 			s.route(mux, k.groups, s.scoped(k.scope, false, s.handleListGroups))
 		}
 	}
+	s.hookRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, errNotFound) })
 	return mux
 }

@@ -96,6 +96,7 @@ type Server struct {
 	secondary map[string]*secondaryWindow
 	forced    map[string]forcedLimit
 	faults    []*faultEntry
+	hooks     hookState // App webhooks and their delivery log (deliveries.go)
 
 	hs     *httptest.Server
 	closed chan struct{}

@@ -1,0 +1,25 @@
+// Package autoscale turns GitHub `workflow_job` webhook deliveries into the demand of
+// RunnerPools.
+//
+// Every replica of the manager serves the webhook endpoint (its own port and path). A
+// delivery is verified (HMAC-SHA256 of the raw body, X-Hub-Signature-256, any of several
+// secrets), parsed (JSON or form-encoded), deduplicated (X-GitHub-Delivery and job state),
+// queued in a bounded in-process queue and acknowledged at once; the scaling work happens
+// afterwards, never while GitHub waits. A full queue answers 503, so GitHub records the
+// delivery as failed and the delivery recovery can bring it back: work is never dropped
+// silently.
+//
+// Workers match each job to one pool (its runs-on labels against the pool's labels plus
+// the implicit ones, its repository against the pool's scope; see RunnerLabels and
+// docs/autoscaling.md) and record it in the pool's status.jobs, the demand store shared by
+// every replica: a server-side apply under the field manager corral-webhook with the
+// pool's resourceVersion as a precondition, retried on conflict, so concurrent replicas
+// lose no update. A job's state only moves forward (Queued -> InProgress -> Completed);
+// completed jobs are kept for a while so late or redelivered events cannot resurrect them;
+// entries with no news expire and the list is bounded. The reconciler reads the demand with
+// DemandOf and never writes status.jobs.
+//
+// With GitHub App credentials configured, the leader periodically reads the App's webhook
+// delivery log and replays (or asks GitHub to redeliver) the workflow_job deliveries that
+// failed, e.g. while Corral was down.
+package autoscale

@@ -1,0 +1,235 @@
+package autoscale
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+)
+
+// FieldManager is the server-side-apply field manager under which the webhook receiver
+// writes status.jobs. The reconciler uses another and never writes status.jobs.
+const FieldManager = "corral-webhook"
+
+// SecretKeyPrefix names the keys of the webhook Secret that hold accepted secrets: every key
+// equal to it or starting with it ("webhook-secret", "webhook-secret-next", ...) is one. A
+// single trailing newline of a value is ignored.
+const SecretKeyPrefix = "webhook-secret"
+
+// Defaults of Options.
+const (
+	DefaultBindAddress      = ":8082"
+	DefaultPath             = "/webhook"
+	DefaultMaxBodyBytes     = 1 << 20
+	DefaultDemandTTL        = 24 * time.Hour
+	DefaultCompletedTTL     = 3 * time.Hour
+	DefaultQueueSize        = 10000
+	DefaultWorkers          = 4
+	DefaultRecoveryInterval = 2 * time.Minute
+	DefaultRecoveryMaxAge   = time.Hour
+	DefaultRecoveryURL      = "https://github.com"
+)
+
+// RecoveryMode is how failed deliveries found in the App's delivery log are recovered.
+type RecoveryMode string
+
+const (
+	// RecoveryReplay fetches the failed delivery's payload through the API and applies it
+	// locally: it works even when GitHub cannot reach the endpoint (the usual reason a
+	// delivery failed). The default.
+	RecoveryReplay RecoveryMode = "replay"
+	// RecoveryRedeliver asks GitHub to send the delivery again to the webhook URL.
+	RecoveryRedeliver RecoveryMode = "redeliver"
+)
+
+// RecoveryOptions configure the recovery of missed deliveries from a GitHub App's webhook
+// delivery log. It runs on the leader only, and only when CredentialsRef is set.
+type RecoveryOptions struct {
+	// CredentialsRef names a Secret with the App's keys app-id and private-key (the log is
+	// readable only with the App's JWT) and, optionally, ca.crt for a GHES private CA.
+	CredentialsRef types.NamespacedName
+	// GitHubURL is the GitHub the App lives on: https://github.com or https://GHES-HOST.
+	GitHubURL string
+	// Interval between two reads of the delivery log.
+	Interval time.Duration
+	// MaxAge is how far back failed deliveries are recovered. It must not exceed
+	// Options.CompletedTTL, or a replayed "queued" could outlive its job's completion.
+	MaxAge time.Duration
+	// Mode is replay (default) or redeliver.
+	Mode RecoveryMode
+	// MaxPages bounds the log pages (of 100 deliveries) read per cycle; 10 when 0.
+	MaxPages int
+}
+
+// Enabled reports whether the recovery loop runs.
+func (r RecoveryOptions) Enabled() bool { return r.CredentialsRef.Name != "" }
+
+// Options configure the webhook receiver. Set them with BindFlags or directly; the zero
+// value of a field means its default.
+type Options struct {
+	// BindAddress is where the webhook server listens, e.g. ":8082"; "0" disables it.
+	BindAddress string
+	// Path is the URL path deliveries are POSTed to.
+	Path string
+	// SecretRef names the Secret whose SecretKeyPrefix keys hold the accepted webhook
+	// secrets (several during a rotation). Empty disables the receiver.
+	SecretRef types.NamespacedName
+	// MaxBodyBytes caps a delivery's body; larger ones get 413.
+	MaxBodyBytes int64
+	// DemandTTL expires a job with no news for this long (it stops counting as demand or
+	// as a busy runner). GitHub fails a job queued for 24 h, the default.
+	DemandTTL time.Duration
+	// CompletedTTL is how long a completed job is remembered, so late or redelivered events
+	// cannot resurrect it.
+	CompletedTTL time.Duration
+	// QueueSize bounds the deliveries accepted but not yet applied; beyond it deliveries
+	// get 503 (and are recovered from the delivery log).
+	QueueSize int
+	// Workers apply deliveries to pools in parallel (one pool at a time per worker).
+	Workers int
+	// Recovery configures the recovery of missed deliveries.
+	Recovery RecoveryOptions
+}
+
+// Enabled reports whether the webhook receiver runs.
+func (o Options) Enabled() bool { return o.SecretRef.Name != "" && o.BindAddress != "0" }
+
+// BindFlags registers the receiver's flags (all prefixed webhook-) on fs, with the
+// current values of o as defaults where set and the package defaults otherwise.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	*o = o.withDefaults()
+	fs.StringVar(&o.BindAddress, "webhook-bind-address", o.BindAddress, "Address the GitHub webhook receiver binds to; \"0\" disables it.")
+	fs.StringVar(&o.Path, "webhook-path", o.Path, "URL path GitHub webhook deliveries are POSTed to.")
+	fs.Var(nameFlag{&o.SecretRef}, "webhook-secret", "NAMESPACE/NAME of the Secret holding the webhook secret(s) in keys "+
+		SecretKeyPrefix+"*; empty disables the webhook receiver.")
+	fs.Int64Var(&o.MaxBodyBytes, "webhook-max-body-bytes", o.MaxBodyBytes, "Largest webhook delivery body accepted.")
+	fs.DurationVar(&o.DemandTTL, "webhook-demand-ttl", o.DemandTTL, "A job with no news for this long stops counting as demand.")
+	fs.DurationVar(&o.CompletedTTL, "webhook-completed-ttl", o.CompletedTTL, "How long completed jobs are remembered to reject late or redelivered events.")
+	fs.IntVar(&o.QueueSize, "webhook-queue-size", o.QueueSize, "Deliveries accepted but not yet applied, at most; more get 503.")
+	fs.IntVar(&o.Workers, "webhook-workers", o.Workers, "Workers applying deliveries to pools in parallel.")
+	fs.Var(nameFlag{&o.Recovery.CredentialsRef}, "webhook-recovery-credentials", "NAMESPACE/NAME of a GitHub App credentials Secret "+
+		"(app-id, private-key) whose webhook delivery log is read to recover failed workflow_job deliveries; empty disables recovery.")
+	fs.StringVar(&o.Recovery.GitHubURL, "webhook-recovery-github-url", o.Recovery.GitHubURL, "GitHub the recovery App lives on: https://github.com or https://GHES-HOST.")
+	fs.DurationVar(&o.Recovery.Interval, "webhook-recovery-interval", o.Recovery.Interval, "Interval between two reads of the App's delivery log.")
+	fs.DurationVar(&o.Recovery.MaxAge, "webhook-recovery-max-age", o.Recovery.MaxAge, "Failed deliveries older than this are not recovered; at most --webhook-completed-ttl.")
+	fs.Var(modeFlag{&o.Recovery.Mode}, "webhook-recovery-mode", "How failed deliveries are recovered: replay (apply the logged payload locally) or redeliver (ask GitHub to send it again).")
+}
+
+// withDefaults fills unset fields with the package defaults.
+func (o Options) withDefaults() Options {
+	if o.BindAddress == "" {
+		o.BindAddress = DefaultBindAddress
+	}
+	if o.Path == "" {
+		o.Path = DefaultPath
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.DemandTTL <= 0 {
+		o.DemandTTL = DefaultDemandTTL
+	}
+	if o.CompletedTTL <= 0 {
+		o.CompletedTTL = DefaultCompletedTTL
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	r := &o.Recovery
+	if r.GitHubURL == "" {
+		r.GitHubURL = DefaultRecoveryURL
+	}
+	if r.Interval <= 0 {
+		r.Interval = DefaultRecoveryInterval
+	}
+	if r.MaxAge <= 0 {
+		r.MaxAge = min(DefaultRecoveryMaxAge, o.CompletedTTL)
+	}
+	if r.Mode == "" {
+		r.Mode = RecoveryReplay
+	}
+	if r.MaxPages <= 0 {
+		r.MaxPages = 10
+	}
+	return o
+}
+
+// validate rejects options that cannot work, after withDefaults.
+func (o Options) validate() error {
+	var errs []error
+	if !strings.HasPrefix(o.Path, "/") {
+		errs = append(errs, fmt.Errorf("webhook path %q must start with /", o.Path))
+	}
+	if o.SecretRef.Namespace == "" {
+		errs = append(errs, fmt.Errorf("webhook secret %q must be NAMESPACE/NAME", o.SecretRef.Name))
+	}
+	if o.Recovery.Enabled() {
+		if o.Recovery.CredentialsRef.Namespace == "" {
+			errs = append(errs, fmt.Errorf("recovery credentials %q must be NAMESPACE/NAME", o.Recovery.CredentialsRef.Name))
+		}
+		if o.Recovery.MaxAge > o.CompletedTTL {
+			errs = append(errs, fmt.Errorf("recovery max age %s exceeds the completed TTL %s: a replayed event could resurrect a finished job",
+				o.Recovery.MaxAge, o.CompletedTTL))
+		}
+		if o.Recovery.Mode != RecoveryReplay && o.Recovery.Mode != RecoveryRedeliver {
+			errs = append(errs, fmt.Errorf("recovery mode %q must be %s or %s", o.Recovery.Mode, RecoveryReplay, RecoveryRedeliver))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// policy is the bookkeeping rule of status.jobs.
+func (o Options) policy() Policy {
+	return Policy{DemandTTL: o.DemandTTL, CompletedTTL: o.CompletedTTL, MaxJobs: corralv1.MaxTrackedJobs}
+}
+
+// nameFlag parses NAMESPACE/NAME into a NamespacedName.
+type nameFlag struct{ n *types.NamespacedName }
+
+func (f nameFlag) String() string {
+	if f.n == nil || f.n.Name == "" {
+		return ""
+	}
+	return f.n.String()
+}
+
+func (f nameFlag) Set(v string) error {
+	if v == "" {
+		*f.n = types.NamespacedName{}
+		return nil
+	}
+	ns, name, ok := strings.Cut(v, "/")
+	if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return fmt.Errorf("%q is not NAMESPACE/NAME", v)
+	}
+	*f.n = types.NamespacedName{Namespace: ns, Name: name}
+	return nil
+}
+
+// modeFlag parses a RecoveryMode.
+type modeFlag struct{ m *RecoveryMode }
+
+func (f modeFlag) String() string {
+	if f.m == nil {
+		return ""
+	}
+	return string(*f.m)
+}
+
+func (f modeFlag) Set(v string) error {
+	switch m := RecoveryMode(strings.ToLower(v)); m {
+	case RecoveryReplay, RecoveryRedeliver:
+		*f.m = m
+		return nil
+	}
+	return fmt.Errorf("%q is not %s or %s", v, RecoveryReplay, RecoveryRedeliver)
+}

@@ -1,0 +1,210 @@
+package autoscale
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/corral-run/corral/internal/github"
+)
+
+// recoveryOverlap re-reads this much of the log before the previous cycle's start, so an
+// attempt logged while that cycle ran is not missed. GitHub gives up on a receiver after
+// 10 s.
+const recoveryOverlap = time.Minute
+
+// KeyCABundle is the optional key of the recovery credentials Secret holding PEM CA
+// certificates for a GitHub Enterprise Server.
+const KeyCABundle = "ca.crt"
+
+// deliveryLog is the part of the GitHub App API the recovery uses (github.AppClient).
+type deliveryLog interface {
+	ListHookDeliveries(ctx context.Context, since time.Time, maxPages int) ([]github.HookDelivery, bool, error)
+	GetHookDelivery(ctx context.Context, id int64) (github.HookDeliveryDetail, error)
+	RedeliverHookDelivery(ctx context.Context, id int64) error
+}
+
+var _ deliveryLog = (*github.AppClient)(nil)
+
+// recoverer reads the App's webhook delivery log and recovers the workflow_job deliveries
+// whose every attempt failed: by default it replays the logged payload into the local
+// queue (the API is reachable even when GitHub cannot reach the endpoint, the usual reason
+// for the failure); in redeliver mode it asks GitHub to send them again. Each delivery
+// (GUID) is recovered once; replaying one twice would be harmless anyway, as job states
+// only move forward. It runs on the leader only.
+type recoverer struct {
+	opts    RecoveryOptions
+	secrets client.Reader
+	newLog  func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error)
+	sink    eventSink
+	metrics *Metrics
+	now     func() time.Time
+
+	handled   *seenSet // GUIDs recovered
+	log       deliveryLog
+	logRV     string
+	watermark time.Time // start of the last complete cycle
+}
+
+var (
+	_ manager.Runnable               = (*recoverer)(nil)
+	_ manager.LeaderElectionRunnable = (*recoverer)(nil)
+)
+
+func newRecoverer(opts RecoveryOptions, secrets client.Reader, sink eventSink, m *Metrics, reg prometheus.Registerer) *recoverer {
+	return &recoverer{
+		opts: opts, secrets: secrets, sink: sink, metrics: m, now: time.Now,
+		handled: newSeenSet(2*opts.MaxAge+recoveryOverlap, 100000),
+		newLog: func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error) {
+			return github.NewAppClient(src, opts.GitHubURL, github.AppClientOptions{Registerer: reg, Conn: conn})
+		},
+	}
+}
+
+// NeedLeaderElection is true: one replica reads the log.
+func (r *recoverer) NeedLeaderElection() bool { return true }
+
+// Start runs a recovery cycle at once and then every interval until ctx ends.
+func (r *recoverer) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("webhook-recovery")
+	ctx = log.IntoContext(ctx, logger)
+	wait.JitterUntilWithContext(ctx, func(ctx context.Context) {
+		if err := r.cycle(ctx); err != nil {
+			logger.Error(err, "recovering failed webhook deliveries")
+		}
+	}, r.opts.Interval, 0.1, false)
+	return nil
+}
+
+// client returns the delivery log client, rebuilt when the credentials Secret changed.
+func (r *recoverer) client(ctx context.Context) (deliveryLog, error) {
+	var s corev1.Secret
+	if err := r.secrets.Get(ctx, r.opts.CredentialsRef, &s); err != nil {
+		return nil, fmt.Errorf("reading recovery credentials Secret %s: %w", r.opts.CredentialsRef, err)
+	}
+	if r.log != nil && s.ResourceVersion == r.logRV {
+		return r.log, nil
+	}
+	src := github.CredentialSource{Key: r.opts.CredentialsRef.String(), ResourceVersion: s.ResourceVersion, Data: s.Data}
+	lg, err := r.newLog(src, github.ConnOptions{CABundle: s.Data[KeyCABundle]})
+	if err != nil {
+		return nil, err
+	}
+	r.log, r.logRV = lg, s.ResourceVersion
+	return lg, nil
+}
+
+// cycle recovers the failed deliveries logged since the last complete cycle (at most
+// MaxAge back).
+func (r *recoverer) cycle(ctx context.Context) error {
+	lg, err := r.client(ctx)
+	if err != nil {
+		return err
+	}
+	start := r.now()
+	since := start.Add(-r.opts.MaxAge)
+	if from := r.watermark.Add(-recoveryOverlap); from.After(since) {
+		since = from
+	}
+	list, complete, err := lg.ListHookDeliveries(ctx, since, r.opts.MaxPages)
+	if err != nil {
+		return err
+	}
+	if !complete {
+		log.FromContext(ctx).Info("the delivery log holds more than the page budget in the window; older deliveries wait for the next cycle",
+			"pages", r.opts.MaxPages, "since", since)
+	}
+	allDone := complete
+	for _, d := range failedDeliveries(list) {
+		if !r.handled.add(d.GUID) {
+			continue
+		}
+		ok, stop := r.recover(ctx, lg, d)
+		if !ok {
+			r.handled.forget(d.GUID)
+			allDone = false
+		}
+		if stop {
+			break
+		}
+	}
+	if allDone {
+		r.watermark = start
+	}
+	return nil
+}
+
+// recover brings back one delivery. ok false: try again next cycle; stop: end this cycle.
+func (r *recoverer) recover(ctx context.Context, lg deliveryLog, d github.HookDelivery) (ok, stop bool) {
+	logger := log.FromContext(ctx).WithValues("delivery", d.GUID, "action", d.Action, "failedWith", d.StatusCode)
+	if r.opts.Mode == RecoveryRedeliver {
+		if err := lg.RedeliverHookDelivery(ctx, d.ID); err != nil {
+			logger.Error(err, "asking GitHub to redeliver")
+			r.metrics.recovered.WithLabelValues("failed").Inc()
+			return false, github.IsRetryable(err)
+		}
+		logger.Info("asked GitHub to redeliver a failed delivery")
+		r.metrics.recovered.WithLabelValues("redelivered").Inc()
+		return true, false
+	}
+	detail, err := lg.GetHookDelivery(ctx, d.ID)
+	if err != nil {
+		logger.Error(err, "fetching a failed delivery")
+		r.metrics.recovered.WithLabelValues("failed").Inc()
+		return false, github.IsRetryable(err)
+	}
+	ev, known, err := parseWorkflowJob(detail.Payload)
+	if err != nil || !known {
+		logger.V(1).Info("failed delivery is not a usable workflow_job event", "error", err)
+		return true, false
+	}
+	// The event happened when GitHub first tried to deliver it, not now.
+	ev.Delivery, ev.ReceivedAt = d.GUID, r.now()
+	if !d.DeliveredAt.IsZero() && d.DeliveredAt.Before(ev.ReceivedAt) {
+		ev.ReceivedAt = d.DeliveredAt
+	}
+	if !r.sink.Offer(ev) {
+		logger.Info("queue full; replaying the rest next cycle")
+		return false, true
+	}
+	logger.Info("replayed a failed delivery", "job", ev.JobID)
+	r.metrics.recovered.WithLabelValues("replayed").Inc()
+	return true, false
+}
+
+// failedDeliveries returns, oldest first, the latest attempt of each workflow_job event
+// (GUID) of a relevant action none of whose listed attempts succeeded.
+func failedDeliveries(list []github.HookDelivery) []github.HookDelivery {
+	succeeded := map[string]bool{}
+	latest := map[string]github.HookDelivery{}
+	for _, d := range list {
+		if d.Event != "workflow_job" {
+			continue
+		}
+		if _, known := stateOf(d.Action); d.Action != "" && !known {
+			continue
+		}
+		if d.Succeeded() {
+			succeeded[d.GUID] = true
+		}
+		if cur, ok := latest[d.GUID]; !ok || d.ID > cur.ID {
+			latest[d.GUID] = d
+		}
+	}
+	var out []github.HookDelivery
+	for guid, d := range latest {
+		if !succeeded[guid] {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
