@@ -1,0 +1,95 @@
+{{/* Names, labels and the controller's flags. */}}
+
+{{/* corral.name is the chart name, or nameOverride. */}}
+{{- define "corral.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* corral.fullname prefixes every object: the release name, plus the chart name unless the release name contains it. */}}
+{{- define "corral.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* corral.selectorLabels are the labels every pod of the release carries. */}}
+{{- define "corral.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "corral.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* corral.controllerSelectorLabels select the controller pods (not the seccomp installer's). */}}
+{{- define "corral.controllerSelectorLabels" -}}
+{{ include "corral.selectorLabels" . }}
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{/* corral.labels go on every object of the release. */}}
+{{- define "corral.labels" -}}
+{{ include "corral.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: corral
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* corral.serviceAccountName is the controller's ServiceAccount. */}}
+{{- define "corral.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "corral.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* corral.image is the controller image reference; a digest wins over the tag. */}}
+{{- define "corral.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* corral.managerRules are the controller's RBAC rules, copied from config/rbac/role.yaml by `make manifests`. */}}
+{{- define "corral.managerRules" -}}
+{{- $role := .Files.Get "files/rbac/role.yaml" | fromYaml -}}
+{{- toYaml (required "files/rbac/role.yaml has no rules: run make manifests" $role.rules) -}}
+{{- end -}}
+
+{{/* corral.args are the controller's flags: only flags cmd/corral defines (test/install checks them against `corral -help`). */}}
+{{- define "corral.args" -}}
+- --metrics-bind-address={{ if .Values.metrics.enabled }}:{{ .Values.metrics.port }}{{ else }}0{{ end }}
+- --health-probe-bind-address=:{{ .Values.healthPort }}
+- --leader-elect={{ .Values.leaderElection.enabled }}
+{{- with .Values.leaderElection.namespace }}
+- --leader-election-namespace={{ . }}
+{{- end }}
+{{- with .Values.watchNamespaces }}
+- --namespaces={{ join "," . }}
+{{- end }}
+- --max-concurrent-reconciles={{ .Values.controller.maxConcurrentReconciles }}
+- --zap-log-level={{ .Values.controller.logLevel }}
+- --zap-encoder={{ .Values.controller.logEncoder }}
+{{- if .Values.webhook.enabled }}
+- --webhook-bind-address=:{{ .Values.webhook.port }}
+- --webhook-path={{ .Values.webhook.path }}
+- --webhook-secret={{ .Release.Namespace }}/{{ required "webhook.secretName is required when webhook.enabled is true" .Values.webhook.secretName }}
+{{- with .Values.webhook.recovery.credentialsSecretName }}
+- --webhook-recovery-credentials={{ $.Release.Namespace }}/{{ . }}
+{{- end }}
+{{- with .Values.webhook.recovery.githubURL }}
+- --webhook-recovery-github-url={{ . }}
+{{- end }}
+{{- end }}
+{{- with .Values.controller.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,330 @@
+package install
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	psaapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+)
+
+func TestChartLint(t *testing.T) {
+	helm := tool(t, "HELM")
+	for _, vs := range valueSets() {
+		t.Run(vs.name, func(t *testing.T) {
+			args := []string{"lint", "--strict", chartDir, "--namespace", releaseNamespace, "--kube-version", kubeVersion}
+			if vs.values != "" {
+				f := writeTemp(t, "values.yaml", vs.values)
+				args = append(args, "--values", f)
+			}
+			out, err := run(t, helm, args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "0 chart(s) failed") {
+				t.Errorf("helm lint:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestChartObjects checks which objects each value set renders.
+func TestChartObjects(t *testing.T) {
+	always := []string{"ServiceAccount/corral", "Deployment/corral"}
+	tests := []struct {
+		name    string
+		values  string
+		present []string
+		absent  []string
+	}{{
+		name:   "defaults",
+		values: "",
+		present: []string{"CustomResourceDefinition/runnerpools.corral.run", "ClusterRole/corral-manager",
+			"ClusterRoleBinding/corral-manager", "Role/corral-leader-election", "RoleBinding/corral-leader-election",
+			"Service/corral-metrics"},
+		absent: []string{"PodDisruptionBudget/corral", "Service/corral-webhook", "Ingress/corral-webhook",
+			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer",
+			"Role/corral-manager", "Role/corral-credentials"},
+	}, {
+		name:   "everything",
+		values: valuesEverything,
+		present: []string{"PodDisruptionBudget/corral", "Service/corral-webhook", "Ingress/corral-webhook",
+			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer",
+			"ConfigMap/corral-seccomp-profiles", "Service/corral-metrics", "ClusterRole/corral-manager"},
+	}, {
+		name:   "namespaced",
+		values: valuesNamespaced,
+		present: []string{"Role/corral-manager", "RoleBinding/corral-manager", "Role/corral-credentials",
+			"RoleBinding/corral-credentials"},
+		absent: []string{"ClusterRole/corral-manager", "ClusterRoleBinding/corral-manager"},
+	}, {
+		name:    "minimal",
+		values:  valuesMinimal,
+		present: []string{},
+		absent: []string{"CustomResourceDefinition/runnerpools.corral.run", "ClusterRole/corral-manager",
+			"Role/corral-leader-election", "Service/corral-metrics", "ServiceAccount/corral"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs := renderChart(t, tt.values)
+			want := tt.present
+			if tt.name != "minimal" {
+				want = append(slices.Clone(always), want...)
+			}
+			for _, ref := range want {
+				kind, name, _ := strings.Cut(ref, "/")
+				objs.mustGet(t, kind, name)
+			}
+			for _, ref := range tt.absent {
+				kind, name, _ := strings.Cut(ref, "/")
+				if objs.get(kind, name) != nil {
+					t.Errorf("%s rendered, want it absent", ref)
+				}
+			}
+		})
+	}
+}
+
+// TestChartControllerHardened checks the controller pod in every value set: Pod Security
+// restricted, UID 65532, read-only root, no capabilities, RuntimeDefault seccomp, limits,
+// probes on the health port.
+func TestChartControllerHardened(t *testing.T) {
+	for _, vs := range valueSets() {
+		t.Run(vs.name, func(t *testing.T) {
+			dep := decode[appsv1.Deployment](t, renderChart(t, vs.values).mustGet(t, "Deployment", "corral"))
+			checkControllerPod(t, dep)
+		})
+	}
+}
+
+// checkControllerPod asserts the hardening of a controller Deployment (the chart's or
+// kustomize's).
+func checkControllerPod(t *testing.T, dep *appsv1.Deployment) {
+	t.Helper()
+	spec := dep.Spec.Template.Spec
+	ev, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	for _, r := range ev.EvaluatePod(lv, &dep.Spec.Template.ObjectMeta, &spec) {
+		if !r.Allowed {
+			t.Errorf("Pod Security restricted: %s: %s", r.ForbiddenReason, r.ForbiddenDetail)
+		}
+	}
+	if spec.HostNetwork || spec.HostPID || spec.HostIPC {
+		t.Error("controller shares a host namespace")
+	}
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("controller mounts hostPath %s", v.HostPath.Path)
+		}
+	}
+	if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
+		t.Fatalf("want exactly one container, got %d (+%d init)", len(spec.Containers), len(spec.InitContainers))
+	}
+	c := spec.Containers[0]
+	sc := c.SecurityContext
+	switch {
+	case sc == nil:
+		t.Fatal("no container securityContext")
+	case sc.RunAsUser == nil || *sc.RunAsUser != 65532, sc.RunAsGroup == nil || *sc.RunAsGroup != 65532:
+		t.Error("controller must run as 65532:65532")
+	case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot:
+		t.Error("runAsNonRoot not set")
+	case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+		t.Error("root filesystem is writable")
+	case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+		t.Error("privilege escalation allowed")
+	case sc.Privileged != nil && *sc.Privileged:
+		t.Error("privileged")
+	case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+		t.Errorf("capabilities %+v, want drop [ALL] and nothing added", sc.Capabilities)
+	case sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
+		t.Error("container seccomp profile is not RuntimeDefault")
+	}
+	if psc := spec.SecurityContext; psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Error("pod seccomp profile is not RuntimeDefault")
+	}
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, ok := c.Resources.Limits[r]; !ok {
+			t.Errorf("no %s limit", r)
+		}
+		if _, ok := c.Resources.Requests[r]; !ok {
+			t.Errorf("no %s request", r)
+		}
+	}
+	healthPort := ""
+	for _, p := range c.Ports {
+		if p.Name == "health" {
+			healthPort = strings.TrimPrefix(argValue(c.Args, "--health-probe-bind-address"), ":")
+			if healthPort != itoa(p.ContainerPort) {
+				t.Errorf("health port %d, flag says %q", p.ContainerPort, healthPort)
+			}
+		}
+	}
+	for name, probe := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != name || probe.HTTPGet.Port.String() != "health" {
+			t.Errorf("probe %s missing or not on the health port: %+v", name, probe)
+		}
+	}
+	if healthPort == "" {
+		t.Error("no health port")
+	}
+}
+
+// TestChartServicesReachPorts checks that every Service, the PDB and the Ingress select the
+// controller pods and name ports the container has.
+func TestChartServicesReachPorts(t *testing.T) {
+	objs := renderChart(t, valuesEverything)
+	dep := decode[appsv1.Deployment](t, objs.mustGet(t, "Deployment", "corral"))
+	podLabels := labels.Set(dep.Spec.Template.Labels)
+	ports := map[string]int32{}
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for _, obj := range objs.ofKind("Service") {
+		svc := decode[corev1.Service](t, obj)
+		if !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
+			t.Errorf("Service %s does not select the controller pods", svc.Name)
+		}
+		for _, p := range svc.Spec.Ports {
+			if _, ok := ports[p.TargetPort.String()]; !ok {
+				t.Errorf("Service %s targets port %q the container lacks (%v)", svc.Name, p.TargetPort.String(), ports)
+			}
+		}
+	}
+	if got := argValue(dep.Spec.Template.Spec.Containers[0].Args, "--webhook-bind-address"); got != ":"+itoa(ports["webhook"]) {
+		t.Errorf("--webhook-bind-address=%s, container port %d", got, ports["webhook"])
+	}
+	pdb := decode[policyv1.PodDisruptionBudget](t, objs.mustGet(t, "PodDisruptionBudget", "corral"))
+	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sel.Matches(podLabels) {
+		t.Errorf("PDB selector %v does not select the controller pods", pdb.Spec.Selector)
+	}
+	installer := decode[appsv1.DaemonSet](t, objs.mustGet(t, "DaemonSet", "corral-seccomp-installer"))
+	if sel.Matches(labels.Set(installer.Spec.Template.Labels)) {
+		t.Error("the PDB selects the seccomp installer's pods")
+	}
+	ing := decode[networkingv1.Ingress](t, objs.mustGet(t, "Ingress", "corral-webhook"))
+	path := ing.Spec.Rules[0].HTTP.Paths[0]
+	if path.Path != argValue(dep.Spec.Template.Spec.Containers[0].Args, "--webhook-path") ||
+		path.Backend.Service.Name != "corral-webhook" || path.Backend.Service.Port.Name != "webhook" {
+		t.Errorf("Ingress path %+v does not route the webhook path to the webhook Service", path)
+	}
+	if ing.Spec.Rules[0].Host != "corral.example.com" || len(ing.Spec.TLS) != 1 {
+		t.Errorf("Ingress host/tls not from values: %+v", ing.Spec)
+	}
+}
+
+// TestChartReplicasAndLeaderElection checks that more than one replica gets a PDB and keeps
+// leader election on, and that the Lease namespace follows the values.
+func TestChartReplicasAndLeaderElection(t *testing.T) {
+	objs := renderChart(t, valuesEverything)
+	dep := decode[appsv1.Deployment](t, objs.mustGet(t, "Deployment", "corral"))
+	if *dep.Spec.Replicas != 3 {
+		t.Errorf("replicas %d, want 3", *dep.Spec.Replicas)
+	}
+	if got := argValue(dep.Spec.Template.Spec.Containers[0].Args, "--leader-elect"); got != "true" {
+		t.Errorf("--leader-elect=%q with 3 replicas", got)
+	}
+	lease := renderChart(t, valuesLeaseElsewhere)
+	ldep := decode[appsv1.Deployment](t, lease.mustGet(t, "Deployment", "corral"))
+	if got := argValue(ldep.Spec.Template.Spec.Containers[0].Args, "--leader-election-namespace"); got != "kube-system" {
+		t.Errorf("--leader-election-namespace=%q, want kube-system", got)
+	}
+	if role := lease.mustGet(t, "Role", "corral-leader-election"); role.GetNamespace() != "kube-system" {
+		t.Errorf("leader-election Role in %q, want kube-system", role.GetNamespace())
+	}
+	minimal := decode[appsv1.Deployment](t, renderChart(t, valuesMinimal).mustGet(t, "Deployment", "corral"))
+	args := minimal.Spec.Template.Spec.Containers[0].Args
+	if argValue(args, "--leader-elect") != "false" || argValue(args, "--metrics-bind-address") != "0" {
+		t.Errorf("minimal values: args %v, want leader election and metrics off", args)
+	}
+	if minimal.Spec.Template.Spec.ServiceAccountName != "corral-existing" {
+		t.Errorf("serviceAccountName %q, want corral-existing", minimal.Spec.Template.Spec.ServiceAccountName)
+	}
+}
+
+// TestChartSeccompInstaller: the installer puts config/seccomp/podman.json where pools look
+// for Corral's Localhost profile (corralv1.DefaultSeccompLocalhostProfile under the kubelet's
+// seccomp directory), and is confined apart from its one hostPath.
+func TestChartSeccompInstaller(t *testing.T) {
+	objs := renderChart(t, valuesEverything)
+	cm := decode[corev1.ConfigMap](t, objs.mustGet(t, "ConfigMap", "corral-seccomp-profiles"))
+	if cm.Data["podman.json"] != string(readRepoFile(t, "config/seccomp/podman.json")) {
+		t.Error("the installer's ConfigMap does not carry config/seccomp/podman.json")
+	}
+	ds := decode[appsv1.DaemonSet](t, objs.mustGet(t, "DaemonSet", "corral-seccomp-installer"))
+	spec := ds.Spec.Template.Spec
+	var hostPaths []string
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			hostPaths = append(hostPaths, v.HostPath.Path)
+		}
+	}
+	if !slices.Equal(hostPaths, []string{"/var/lib/kubelet/seccomp"}) {
+		t.Errorf("hostPaths %v, want only the kubelet's seccomp directory", hostPaths)
+	}
+	if len(spec.InitContainers) != 1 {
+		t.Fatalf("want one init container, got %d", len(spec.InitContainers))
+	}
+	script := strings.Join(spec.InitContainers[0].Command, " ")
+	if !strings.Contains(script, "/host/seccomp/"+corralv1.DefaultSeccompLocalhostProfile) {
+		t.Errorf("installer does not write %s:\n%s", corralv1.DefaultSeccompLocalhostProfile, script)
+	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Error("installer pods get a service account token")
+	}
+	for _, c := range append(spec.InitContainers, spec.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil || sc.Privileged != nil && *sc.Privileged || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil ||
+			!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("installer container %s is not confined: %+v", c.Name, sc)
+		}
+		if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+			t.Errorf("installer container %s has no memory limit", c.Name)
+		}
+	}
+	if renderChart(t, "").get("DaemonSet", "corral-seccomp-installer") != nil {
+		t.Error("the installer is rendered by default")
+	}
+}
+
+// TestChartSeccompInstallerMatchesConfig: the chart's installer is the one
+// config/seccomp/installer.yaml (generated by hack/seccomp) installs, pod for pod.
+func TestChartSeccompInstallerMatchesConfig(t *testing.T) {
+	chart := renderChart(t, valuesEverything)
+	generated := decodeObjects(t, readRepoFile(t, "config/seccomp/installer.yaml"))
+	want := decode[appsv1.DaemonSet](t, generated.mustGet(t, "DaemonSet", "corral-seccomp-installer")).Spec.Template.Spec
+	got := decode[appsv1.DaemonSet](t, chart.mustGet(t, "DaemonSet", "corral-seccomp-installer")).Spec.Template.Spec
+	// The chart pins the pull policy the API server would default anyway.
+	for i := range got.InitContainers {
+		got.InitContainers[i].ImagePullPolicy = ""
+	}
+	for i := range got.Containers {
+		got.Containers[i].ImagePullPolicy = ""
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("installer pod differs (-config/seccomp/installer.yaml +chart):\n%s", diff)
+	}
+	wantCM := decode[corev1.ConfigMap](t, generated.mustGet(t, "ConfigMap", "corral-seccomp-profiles"))
+	gotCM := decode[corev1.ConfigMap](t, chart.mustGet(t, "ConfigMap", "corral-seccomp-profiles"))
+	if !cmp.Equal(wantCM.Data, gotCM.Data) {
+		t.Error("the installers' ConfigMaps carry different profiles")
+	}
+}

@@ -1,0 +1,206 @@
+package install
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	configDoc      = "docs/configuration.md"
+	generatedBegin = "<!-- BEGIN GENERATED: RunnerPool fields (go test ./test/install -run ConfigurationReference -update) -->"
+	generatedEnd   = "<!-- END GENERATED -->"
+)
+
+// embeddedKubernetesTypes are fields whose type is a Kubernetes core type: the reference
+// names them and does not list their sub-fields.
+func embeddedKubernetesTypes() map[string]string {
+	return map[string]string{
+		"spec.template.affinity":         "Affinity",
+		"spec.template.env":              "[]EnvVar",
+		"spec.template.imagePullSecrets": "[]LocalObjectReference",
+		"spec.template.resources":        "ResourceRequirements",
+		"spec.template.tolerations":      "[]Toleration",
+		"spec.sandbox.seLinuxOptions":    "SELinuxOptions",
+	}
+}
+
+// TestConfigurationReference: the RunnerPool field reference in docs/configuration.md is
+// generated from the CRD, so it lists every field with its type, default, bounds and rules.
+func TestConfigurationReference(t *testing.T) {
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(readRepoFile(t, "config/crd/bases/corral.run_runnerpools.yaml"), &crd); err != nil {
+		t.Fatal(err)
+	}
+	spec := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	var b strings.Builder
+	b.WriteString(generatedBegin + "\n\n")
+	b.WriteString("| Field | Type | Default | Description |\n|---|---|---|---|\n")
+	fieldRows(&b, "spec", spec, true)
+	b.WriteString("\n" + generatedEnd)
+	want := b.String()
+
+	doc := string(readRepoFile(t, configDoc))
+	start, end := strings.Index(doc, generatedBegin), strings.Index(doc, generatedEnd)
+	if start < 0 || end < start {
+		t.Fatalf("%s lacks the generated section markers", configDoc)
+	}
+	got := doc[start : end+len(generatedEnd)]
+	if *update {
+		doc = doc[:start] + want + doc[end+len(generatedEnd):]
+		if err := os.WriteFile(filepath.Join(repoRoot(t), configDoc), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got != want {
+		t.Errorf("%s: the RunnerPool reference is stale: run go test ./test/install -run ConfigurationReference -update", configDoc)
+	}
+}
+
+// fieldRows writes one table row per field under s (recursively), sorted by name.
+func fieldRows(b *strings.Builder, path string, s apiextensionsv1.JSONSchemaProps, required bool) {
+	if path != "spec" {
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", path, typeOf(path, s, required), defaultOf(s), cell(describe(s)))
+	}
+	if _, ok := embeddedKubernetesTypes()[path]; ok || s.XMapType != nil {
+		return
+	}
+	props, req := s.Properties, s.Required
+	if s.Type == "array" && s.Items != nil && s.Items.Schema != nil {
+		props, req = s.Items.Schema.Properties, s.Items.Schema.Required
+		path += "[]"
+	}
+	names := make([]string, 0, len(props))
+	for name := range props {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fieldRows(b, path+"."+name, props[name], slices.Contains(req, name))
+	}
+}
+
+// typeOf describes a field's type.
+func typeOf(path string, s apiextensionsv1.JSONSchemaProps, required bool) string {
+	t := s.Type
+	switch {
+	case embeddedKubernetesTypes()[path] != "":
+		t = "Kubernetes `" + embeddedKubernetesTypes()[path] + "`"
+	case s.XIntOrString:
+		t = "quantity"
+	case s.Type == "array" && s.Items != nil && s.Items.Schema != nil:
+		t = "[]" + s.Items.Schema.Type
+	case s.Type == "object" && s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil:
+		t = "map[string]" + s.AdditionalProperties.Schema.Type
+	case s.XMapType != nil:
+		t = "label selector"
+	}
+	if required {
+		t += ", required"
+	}
+	return t
+}
+
+// defaultOf renders a field's default, or "".
+func defaultOf(s apiextensionsv1.JSONSchemaProps) string {
+	if s.Default == nil {
+		return ""
+	}
+	return "`" + string(s.Default.Raw) + "`"
+}
+
+// describe is the field's description plus its bounds, enum and validation rules.
+func describe(s apiextensionsv1.JSONSchemaProps) string {
+	parts := []string{strings.Join(strings.Fields(s.Description), " ")}
+	var bounds []string
+	if len(s.Enum) > 0 {
+		var vals []string
+		for _, e := range s.Enum {
+			vals = append(vals, "`"+strings.Trim(string(e.Raw), `"`)+"`")
+		}
+		bounds = append(bounds, "one of "+strings.Join(vals, ", "))
+	}
+	if s.Minimum != nil {
+		bounds = append(bounds, fmt.Sprintf("min %g", *s.Minimum))
+	}
+	if s.Maximum != nil {
+		bounds = append(bounds, fmt.Sprintf("max %g", *s.Maximum))
+	}
+	if s.MaxLength != nil {
+		bounds = append(bounds, fmt.Sprintf("max length %d", *s.MaxLength))
+	}
+	if s.MaxItems != nil {
+		bounds = append(bounds, fmt.Sprintf("max %d items", *s.MaxItems))
+	}
+	if len(bounds) > 0 {
+		parts = append(parts, "*"+strings.Join(bounds, "; ")+".*")
+	}
+	for _, rule := range s.XValidations {
+		if rule.Message != "" {
+			parts = append(parts, "Rule: "+rule.Message+".")
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// cell escapes text for a Markdown table cell.
+func cell(s string) string {
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// TestChartValuesDocumented: every leaf of values.yaml has a row in docs/configuration.md's
+// chart table, and every row names a real value.
+func TestChartValuesDocumented(t *testing.T) {
+	var values map[string]any
+	if err := yaml.Unmarshal(readRepoFile(t, "charts/corral/values.yaml"), &values); err != nil {
+		t.Fatal(err)
+	}
+	leaves := valueLeaves(values, "")
+	doc := string(readRepoFile(t, configDoc))
+	var documented []string
+	for _, line := range strings.Split(doc, "\n") {
+		if key, ok := strings.CutPrefix(line, "| `"); ok {
+			if key, _, _ = strings.Cut(key, "`"); !strings.HasPrefix(key, "spec.") {
+				documented = append(documented, key)
+			}
+		}
+	}
+	for _, leaf := range leaves {
+		if !slices.Contains(documented, leaf) {
+			t.Errorf("chart value %s is not documented in %s", leaf, configDoc)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(leaves, d) {
+			t.Errorf("%s documents chart value %s, which values.yaml does not have", configDoc, d)
+		}
+	}
+}
+
+// valueLeaves lists the dotted paths of values: maps are descended unless empty (a map
+// value such as podAnnotations is itself a leaf).
+func valueLeaves(v map[string]any, prefix string) []string {
+	var out []string
+	for k, child := range v {
+		path := prefix + k
+		if m, ok := child.(map[string]any); ok && len(m) > 0 && !isFreeMap(path) {
+			out = append(out, valueLeaves(m, path+".")...)
+			continue
+		}
+		out = append(out, path)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// isFreeMap reports whether a values path is a map of user keys (documented as one value).
+func isFreeMap(path string) bool {
+	return path == "resources"
+}
