@@ -98,8 +98,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "workflow_job":
 		h.workflowJob(w, r, body)
 	default:
-		h.respond(w, http.StatusOK, event, "", outcomeIgnored, "event not used")
+		h.respond(w, http.StatusOK, eventLabel(event), "", outcomeIgnored, "event not used")
 	}
+}
+
+// eventLabel is event as a metric label: GitHub's event names are lower-case words joined
+// by underscores; anything else (which GitHub never sends) is "other".
+func eventLabel(event string) string {
+	if len(event) > 64 {
+		return "other"
+	}
+	for _, r := range event {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return "other"
+		}
+	}
+	return event
 }
 
 // workflowJob handles a verified workflow_job delivery.
@@ -134,8 +148,9 @@ func (h *handler) workflowJob(w http.ResponseWriter, r *http.Request, body []byt
 		h.respond(w, http.StatusOK, event, ev.Action, outcomeDuplicate, "delivery already received")
 		return
 	}
-	// The same job can arrive through an App and an organization webhook (two GUIDs).
-	jobKey := "job/" + strconv.FormatInt(ev.JobID, 10) + "/" + string(ev.State)
+	// The same job can arrive through an App and an organization webhook (two GUIDs). Job
+	// IDs are unique per GitHub host.
+	jobKey := "job/" + ev.Host + "/" + strconv.FormatInt(ev.JobID, 10) + "/" + string(ev.State)
 	if !h.seen.add(jobKey) {
 		h.respond(w, http.StatusOK, event, ev.Action, outcomeDuplicate, "job state already received")
 		return

@@ -275,4 +275,14 @@ func TestHandlerMetricLabelsStayBounded(t *testing.T) {
 	if v := testutil.ToFloat64(m.sigFailures.WithLabelValues(sigMissing)); v != 20 {
 		t.Errorf("signature failures = %v, want 20", v)
 	}
+	// Signed events GitHub would never name this way (found by FuzzHandler: an invalid
+	// UTF-8 label value made Prometheus panic).
+	for _, name := range []string{"\xc1", "Push", strings.Repeat("a", 65), "check_run"} {
+		if rec := (delivery{event: name, guid: "g", body: []byte(`{}`)}).send(h); rec.Code != http.StatusOK {
+			t.Errorf("signed event %q: %d, want 200", name, rec.Code)
+		}
+	}
+	if v := testutil.ToFloat64(m.deliveries.WithLabelValues("other", "", outcomeIgnored)); v != 3 {
+		t.Errorf("odd event names counted as other %v times, want 3", v)
+	}
 }

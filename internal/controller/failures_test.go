@@ -187,11 +187,16 @@ var _ = Describe("RunnerPool failures and cleanup", func() {
 		remove()
 		startManager(ctx)
 
-		eventually(func() []corev1.Pod { return runnerPods(pool) }).Should(HaveLen(12))
 		pool = getPool(pool)
-		// Every registration has a pod and every pod a registration.
+		// Settled: 12 pods, each with its JIT Secret (pods the old manager left without one
+		// are replaced), every registration with a pod and every pod with a registration.
 		eventually(func(g Gomega) {
-			g.Expect(registrationNames(pool)).To(ConsistOf(podNames(runnerPods(pool))))
+			pods := runnerPods(pool)
+			g.Expect(pods).To(HaveLen(12))
+			for _, p := range pods {
+				g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: runner.JITSecretName(p.Name)}, &corev1.Secret{})).To(Succeed())
+			}
+			g.Expect(registrationNames(pool)).To(ConsistOf(podNames(pods)))
 		}).Should(Succeed())
 		Consistently(func() []corev1.Pod { return runnerPods(pool) }, "2s").Should(HaveLen(12))
 	})

@@ -36,7 +36,7 @@ var _ = Describe("RunnerPool lifecycle", func() {
 			reg, ok := fake.Runner(p.Name)
 			Expect(ok).To(BeTrue(), "runner %s registered in GitHub", p.Name)
 			Expect(reg.Ephemeral).To(BeTrue())
-			Expect(reg.Labels).To(ConsistOf("linux", "podman"))
+			Expect(reg.Labels).To(ContainElements("linux", "podman"))
 			secret := &corev1.Secret{}
 			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: runner.JITSecretName(p.Name)}, secret)).To(Succeed())
 			Expect(metav1.IsControlledBy(secret, &p)).To(BeTrue(), "the JIT Secret is owned by its pod")

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/autoscale"
 	"github.com/corral-run/corral/internal/github"
 	"github.com/corral-run/corral/internal/runner"
 )
@@ -122,7 +123,9 @@ func (r *RunnerPoolReconciler) createRunners(ctx context.Context, s *reconcileSt
 func (r *RunnerPoolReconciler) createRunner(ctx context.Context, s *reconcileState, gh GitHub, groupID int64, k int) error {
 	name := github.NewRunnerName(s.prefix)
 	jit, err := gh.GenerateJITConfig(ctx, github.JITRequest{
-		Name: name, RunnerGroupID: groupID, Labels: s.pool.Spec.Labels, WorkFolder: workFolder,
+		// The labels the webhook matching assumes (pool labels plus self-hosted, OS and a
+		// pinned architecture), so GitHub assigns exactly the jobs Corral counts as demand.
+		Name: name, RunnerGroupID: groupID, Labels: autoscale.RunnerLabels(s.pool), WorkFolder: workFolder,
 	})
 	if err != nil {
 		return fmt.Errorf("registering runner %s: %w", name, err)
