@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -155,6 +156,26 @@ var _ = Describe("RunnerPool failures and cleanup", func() {
 		Expect(runnerPods(podman)).To(BeEmpty())
 		Expect(fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT)).To(Equal(1),
 			"the rejected pool spent no JIT call: admission is checked by a dry run first")
+	})
+
+	It("reports a ResourceQuota rejection and creates runners once the quota allows", func() {
+		ns, app := newNamespace(nil)
+		quota := &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-pods", Namespace: ns},
+			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}},
+		}
+		Expect(k8s.Create(ctx, quota)).To(Succeed())
+		// envtest runs no quota controller: record the usage it would compute.
+		quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}}
+		Expect(k8s.Status().Update(ctx, quota)).To(Succeed())
+		pool := fakePool("quota", ns, "acme", gen.WithMinIdle(1))
+		Expect(k8s.Create(ctx, pool)).To(Succeed())
+		eventually(poolCondition(pool, corralv1.ConditionScalingBlocked)).Should(And(
+			HaveField("Reason", corralv1.ReasonQuotaExceeded), HaveField("Message", ContainSubstring("exceeded quota"))))
+		Expect(fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT)).To(BeZero(), "no registration for a pod the quota refuses")
+
+		Expect(k8s.Delete(ctx, quota)).To(Succeed())
+		eventually(func() []corev1.Pod { return runnerPods(pool) }).Should(HaveLen(1), "quota rejections retry with backoff")
 	})
 
 	It("waits exactly as long as GitHub's rate limit says", func() {
