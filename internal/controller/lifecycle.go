@@ -17,6 +17,20 @@ import (
 	"github.com/corral-run/corral/internal/runner"
 )
 
+// recordBusy persists on the pod what webhook demand says: its runner took a job. The
+// job's completed delivery usually arrives before the pod exits; without the mark the
+// runner would then look idle and be deregistered, a wasted call (GitHub already removed it).
+func (r *RunnerPoolReconciler) recordBusy(ctx context.Context, s *reconcileState) error {
+	for _, rp := range s.runners {
+		if rp.state == stateBusy && s.demand.BusyRunners[rp.name()] {
+			if err := r.markBusy(ctx, rp.pod); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // releaseDeleting removes the finalizer of runner pods being deleted (by anyone: a user, a
 // drain, an eviction) once their registration is gone. A busy runner keeps its pod's
 // finalizer until GitHub lets it go or DrainTimeout passes.
@@ -79,8 +93,8 @@ func (r *RunnerPoolReconciler) cleanUpFinished(ctx context.Context, s *reconcile
 func (r *RunnerPoolReconciler) recordFailure(s *reconcileState, rp runnerPod, code int32, message string) {
 	hash := rp.pod.Annotations[corralv1.AnnotationTemplateHash]
 	r.memory.with(s.pool.UID, func(m *poolMemory) {
-		m.failures++
-		m.nextCreate = s.now.Add(failureBackoff(m.failures))
+		m.backOff(s.now, condition(corralv1.ConditionScalingBlocked, corralv1.ReasonRunnerFailures,
+			message+"; new runners are backed off"))
 		if code == ExitCodeVersionDeprecated {
 			m.deprecatedHash = hash
 		}

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -17,6 +18,8 @@ type poolMemory struct {
 	lastSweep      time.Time
 	orphanSeen     map[string]time.Time
 	deprecatedHash string
+	// backoff says why creations back off: the condition reported while they do.
+	backoff *metav1.Condition
 }
 
 // memories holds a poolMemory per pool UID. Reconciles of one pool never run concurrently,
@@ -46,6 +49,14 @@ func (m *memories) forget(uid types.UID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.pools, uid)
+}
+
+// backOff records a failure: creations wait failureBackoff(failures) from now, and cond
+// says why in the meantime.
+func (m *poolMemory) backOff(now time.Time, cond *metav1.Condition) {
+	m.failures++
+	m.nextCreate = now.Add(failureBackoff(m.failures))
+	m.backoff = cond
 }
 
 // failureBackoff is the wait after n consecutive runner failures: 10 s doubling, at most

@@ -159,6 +159,7 @@ func (r *RunnerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	phases := []func(context.Context, *reconcileState) error{
 		r.ensureNetworkPolicies, // before any pod: a runner never runs unfenced
+		r.recordBusy,
 		r.releaseDeleting,
 		r.cleanUpFinished,
 		r.replaceBroken,

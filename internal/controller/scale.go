@@ -57,6 +57,10 @@ func (r *RunnerPoolReconciler) mayCreate(s *reconcileState) bool {
 		if s.now.Before(m.nextCreate) {
 			wait = true
 			s.requeueAfter(m.nextCreate.Sub(s.now))
+			if m.backoff != nil {
+				blocked := *m.backoff
+				s.blocked = &blocked
+			}
 		}
 		deprecated = m.deprecatedHash
 	})
@@ -64,10 +68,6 @@ func (r *RunnerPoolReconciler) mayCreate(s *reconcileState) bool {
 		s.stalled = condition(corralv1.ConditionStalled, corralv1.ReasonRunnerVersionDeprecated,
 			fmt.Sprintf("runners from image %s exit with code 7: GitHub no longer accepts their runner version; update spec.template.image", s.pool.Spec.Template.Image))
 		return false
-	}
-	if wait {
-		s.blocked = condition(corralv1.ConditionScalingBlocked, corralv1.ReasonRunnerFailures,
-			"runners failed without taking a job; new runners are backed off")
 	}
 	return !wait
 }
@@ -175,10 +175,7 @@ func (r *RunnerPoolReconciler) createError(s *reconcileState, err error) error {
 		}
 		s.blocked = condition(corralv1.ConditionScalingBlocked, reason, status.Status().Message)
 		r.event(s.pool, corev1.EventTypeWarning, reason, "%s", status.Status().Message)
-		r.memory.with(s.pool.UID, func(m *poolMemory) {
-			m.failures++
-			m.nextCreate = s.now.Add(failureBackoff(m.failures))
-		})
+		r.memory.with(s.pool.UID, func(m *poolMemory) { m.backOff(s.now, s.blocked) })
 		s.requeueAfter(failureBackoff(1))
 		return nil
 	}
