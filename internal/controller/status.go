@@ -68,8 +68,8 @@ func (r *RunnerPoolReconciler) writeStatus(ctx context.Context, s *reconcileStat
 	base := s.pool.DeepCopy()
 	modified := base.DeepCopy()
 	modified.Status = *after
-	if perr := r.Client.Status().Patch(ctx, modified, client.MergeFrom(base)); perr != nil {
-		return res, errors.Join(err, fmt.Errorf("writing status: %w", client.IgnoreNotFound(perr)))
+	if perr := r.Client.Status().Patch(ctx, modified, client.MergeFrom(base)); client.IgnoreNotFound(perr) != nil {
+		return res, errors.Join(err, fmt.Errorf("writing status: %w", perr))
 	}
 	return res, err
 }
