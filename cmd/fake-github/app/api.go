@@ -1,0 +1,164 @@
+package app
+
+import "time"
+
+// Info describes a running fake GitHub: where its API and control API listen and the App
+// that Corral authenticates as. It is written to <dir>/info.json and served at /v1/info.
+// It holds no secret: the App's private key and the webhook secret are only in the Secret
+// manifests under Dir.
+type Info struct {
+	// URL is the base URL of the fake's REST API (TLS), e.g. https://127.0.0.1:40123.
+	URL string `json:"url"`
+	// Org is the organization runners register in.
+	Org string `json:"org"`
+	// PoolURL is the RunnerPool spec.github.url for Org on this fake (GHES-style).
+	PoolURL string `json:"poolURL"`
+	// AppID and InstallationID identify the fake GitHub App.
+	AppID          int64 `json:"appID"`
+	InstallationID int64 `json:"installationID"`
+	// ControlURL is the base URL of the control API (plain HTTP on loopback).
+	ControlURL string `json:"controlURL"`
+	// WebhookURL is where workflow_job deliveries go; empty when none was configured.
+	WebhookURL string `json:"webhookURL,omitempty"`
+	// Dir holds the files below.
+	Dir string `json:"dir"`
+	// CAFile is the PEM certificate that clients of URL must trust.
+	CAFile string `json:"caFile"`
+	// CredentialsManifest holds the App credentials Secret and the CA ConfigMap, without a
+	// namespace: apply it into each pool's namespace.
+	CredentialsManifest string `json:"credentialsManifest"`
+	// WebhookSecretManifest holds the webhook secret Secret for Corral's --webhook-secret,
+	// without a namespace: apply it into the operator's namespace.
+	WebhookSecretManifest string `json:"webhookSecretManifest"`
+	// SecretName, CAConfigMapName and WebhookSecretName name the objects in the manifests.
+	SecretName        string `json:"secretName"`
+	CAConfigMapName   string `json:"caConfigMapName"`
+	WebhookSecretName string `json:"webhookSecretName"`
+}
+
+// Runner is a runner registration as the fake GitHub sees it.
+type Runner struct {
+	ID     int64    `json:"id"`
+	Name   string   `json:"name"`
+	Labels []string `json:"labels"`
+	Online bool     `json:"online"`
+	Busy   bool     `json:"busy"`
+}
+
+// JobState is where a workflow job is in its life.
+type JobState string
+
+// Job states, as in workflow_job deliveries.
+const (
+	JobQueued     JobState = "queued"
+	JobInProgress JobState = "in_progress"
+	JobCompleted  JobState = "completed"
+)
+
+// Job is a workflow job the fake GitHub hands to runners.
+type Job struct {
+	ID     int64    `json:"id"`
+	Labels []string `json:"labels"`
+	State  JobState `json:"state"`
+	// Runner is the runner that took the job.
+	Runner string `json:"runner,omitempty"`
+	// Hold keeps the job running until it is released.
+	Hold bool `json:"hold,omitempty"`
+	// Duration is how long the job runs once taken (when not held).
+	Duration string `json:"duration"`
+	// Conclusion of a completed job: success, or failure when its runner vanished.
+	Conclusion string `json:"conclusion,omitempty"`
+	// Lost is true when the runner's pod went away (or terminated) while running the job:
+	// Corral must never delete a busy runner.
+	Lost        bool       `json:"lost,omitempty"`
+	QueuedAt    time.Time  `json:"queuedAt"`
+	StartedAt   *time.Time `json:"startedAt,omitempty"`
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+}
+
+// QueueRequest queues Count jobs (POST /v1/jobs).
+type QueueRequest struct {
+	// Count of jobs, 1 when 0.
+	Count int `json:"count"`
+	// Labels are the jobs' runs-on labels.
+	Labels []string `json:"labels"`
+	// Hold keeps each job running once taken until it is released (POST /v1/jobs/release).
+	Hold bool `json:"hold,omitempty"`
+	// Duration a job runs once taken (Go duration); the server's default when empty.
+	Duration string `json:"duration,omitempty"`
+}
+
+// QueueResponse lists the queued jobs and how their queued deliveries went.
+type QueueResponse struct {
+	Jobs []Job `json:"jobs"`
+	// Delivered counts queued deliveries Corral acknowledged (2xx); Failed the others
+	// (including "no webhook configured").
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+}
+
+// ReleaseRequest releases every held job (POST /v1/jobs/release): jobs running finish after
+// Duration, queued ones run for Duration once taken.
+type ReleaseRequest struct {
+	Duration string `json:"duration,omitempty"`
+}
+
+// WebhookRequest sends one workflow_job delivery as GitHub would (POST /v1/webhooks), for
+// tests that script deliveries themselves.
+type WebhookRequest struct {
+	// Action is queued, waiting, in_progress or completed.
+	Action string   `json:"action"`
+	JobID  int64    `json:"jobID"`
+	Labels []string `json:"labels"`
+	// Runner is the runner that took the job (in_progress, completed).
+	Runner string `json:"runner,omitempty"`
+}
+
+// Delivery is one webhook delivery attempt from the App's delivery log.
+type Delivery struct {
+	GUID       string `json:"guid"`
+	Action     string `json:"action"`
+	StatusCode int    `json:"statusCode"`
+	Redelivery bool   `json:"redelivery,omitempty"`
+}
+
+// RegisterRequest registers a runner directly (POST /v1/runners), as if a runner manager had
+// registered it and then vanished: an orphan for Corral's sweep, or another pool's runner.
+type RegisterRequest struct {
+	Name   string   `json:"name"`
+	Labels []string `json:"labels,omitempty"`
+	Online bool     `json:"online,omitempty"`
+}
+
+// FaultRequest makes the fake answer matching API requests slowly or with an error
+// (POST /v1/faults; DELETE /v1/faults removes them all).
+type FaultRequest struct {
+	// Endpoint is a githubtest endpoint, e.g. "POST /orgs/{org}/actions/runners/generate-jitconfig";
+	// empty matches every endpoint.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Latency delays the answers (Go duration).
+	Latency string `json:"latency,omitempty"`
+	// Status, when set, is answered instead of the real response (e.g. 503).
+	Status int `json:"status,omitempty"`
+	// Times is how many requests the fault hits; 0 means until removed.
+	Times int `json:"times,omitempty"`
+}
+
+// ExitRequest makes a runner's pod terminate with Code (POST /v1/runners/{name}/exit).
+type ExitRequest struct {
+	Code int `json:"code"`
+}
+
+// Runner actions (POST /v1/runners/{name}/{action}): what the runner process or GitHub does.
+const (
+	// ActionOnline: the runner connected.
+	ActionOnline = "online"
+	// ActionOffline: the runner disconnected.
+	ActionOffline = "offline"
+	// ActionStart: GitHub assigned it a job (without a Job record; see POST /v1/jobs).
+	ActionStart = "start"
+	// ActionFinish: the job finished; GitHub removes the ephemeral registration.
+	ActionFinish = "finish"
+	// ActionRemove: GitHub dropped the registration.
+	ActionRemove = "remove"
+)

@@ -1,0 +1,241 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/corral-run/corral/internal/github/githubtest"
+)
+
+// podDriver plays the runner process inside a runner pod (the agent).
+type podDriver interface {
+	// exit makes the runner's pod terminate with code.
+	exit(ctx context.Context, runner string, code int) error
+	// arch is the architecture label ("x64", "arm64") of the node the runner's pod runs on.
+	arch(runner string) string
+}
+
+// job is a Job with the dispatcher's bookkeeping.
+type job struct {
+	Job
+	duration  time.Duration
+	since     time.Time // when its duration started counting (taken, or released)
+	announced bool      // its queued delivery was sent: it may be handed to a runner
+}
+
+// event is a delivery (and, for a finished job, a pod exit) waiting to be sent in order.
+type event struct {
+	action string
+	job    Job
+	exit   bool
+}
+
+// dispatcher is GitHub's job scheduler: it hands queued jobs to idle online runners whose
+// labels match, finishes them after their duration and sends the workflow_job deliveries.
+type dispatcher struct {
+	gh          *githubtest.Server
+	send        func(ctx context.Context, action string, j Job) githubtest.Delivery
+	defDuration time.Duration
+	log         *slog.Logger
+	pods        podDriver // nil: no agent
+
+	mu     sync.Mutex
+	jobs   []*job // by ID
+	nextID int64
+	outbox []event
+}
+
+func newDispatcher(gh *githubtest.Server, send func(context.Context, string, Job) githubtest.Delivery, d time.Duration, log *slog.Logger) *dispatcher {
+	return &dispatcher{gh: gh, send: send, defDuration: d, log: log, nextID: 100}
+}
+
+// queue creates jobs and sends their queued deliveries before they may be taken.
+func (d *dispatcher) queue(ctx context.Context, req QueueRequest) (QueueResponse, error) {
+	dur := d.defDuration
+	if req.Duration != "" {
+		var err error
+		if dur, err = time.ParseDuration(req.Duration); err != nil || dur < 0 {
+			return QueueResponse{}, fmt.Errorf("duration %q is not a positive Go duration", req.Duration)
+		}
+	}
+	if len(req.Labels) == 0 {
+		return QueueResponse{}, fmt.Errorf("a job needs runs-on labels")
+	}
+	count := max(req.Count, 1)
+	d.mu.Lock()
+	created := make([]*job, 0, count)
+	for range count {
+		d.nextID++
+		j := &job{Job: Job{ID: d.nextID, Labels: append([]string(nil), req.Labels...), State: JobQueued, Hold: req.Hold,
+			Duration: dur.String(), QueuedAt: time.Now()}, duration: dur}
+		d.jobs = append(d.jobs, j)
+		created = append(created, j)
+	}
+	d.mu.Unlock()
+
+	var resp QueueResponse
+	for _, j := range created {
+		if d.send(ctx, "queued", j.Job).Succeeded() {
+			resp.Delivered++
+		} else {
+			resp.Failed++
+		}
+		d.mu.Lock()
+		j.announced = true
+		resp.Jobs = append(resp.Jobs, j.Job)
+		d.mu.Unlock()
+	}
+	d.log.Info("jobs queued", "count", count, "labels", strings.Join(req.Labels, ","), "hold", req.Hold, "delivered", resp.Delivered)
+	return resp, nil
+}
+
+// list is a snapshot of every job.
+func (d *dispatcher) list() []Job {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Job, 0, len(d.jobs))
+	for _, j := range d.jobs {
+		out = append(out, j.Job)
+	}
+	return out
+}
+
+// release lets every held job finish: running ones after dur, queued ones dur after they
+// are taken.
+func (d *dispatcher) release(dur time.Duration) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, j := range d.jobs {
+		if j.Hold && j.State != JobCompleted {
+			j.Hold, j.duration, j.Duration = false, dur, dur.String()
+			j.since = time.Now() // a running job runs dur from now on
+			n++
+		}
+	}
+	return n
+}
+
+// runnerGone records that a runner's pod went away or terminated. A job it was running is
+// lost (GitHub fails it): Corral must never remove a busy runner.
+func (d *dispatcher) runnerGone(name, why string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, j := range d.jobs {
+		if j.State != JobInProgress || j.Runner != name {
+			continue
+		}
+		now := time.Now()
+		j.State, j.Conclusion, j.Lost, j.CompletedAt = JobCompleted, "failure", true, &now
+		_ = d.gh.FinishJob(name)
+		d.outbox = append(d.outbox, event{action: "completed", job: j.Job})
+		d.log.Warn("busy runner lost: job failed", "job", j.ID, "runner", name, "why", why)
+	}
+}
+
+// run dispatches every interval until ctx is done.
+func (d *dispatcher) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.tick(ctx)
+		}
+	}
+}
+
+// tick hands announced queued jobs to idle runners, finishes jobs whose time is up, then
+// sends the resulting deliveries and pod exits in order.
+func (d *dispatcher) tick(ctx context.Context) {
+	d.mu.Lock()
+	d.assignLocked()
+	d.finishLocked()
+	out := d.outbox
+	d.outbox = nil
+	d.mu.Unlock()
+	for _, ev := range out {
+		d.send(ctx, ev.action, ev.job)
+		if ev.exit && d.pods != nil {
+			if err := d.pods.exit(ctx, ev.job.Runner, 0); err != nil {
+				d.log.Warn("runner pod did not exit", "runner", ev.job.Runner, "error", err.Error())
+			}
+		}
+	}
+}
+
+// assignLocked gives each announced queued job (oldest first) to the oldest idle online
+// runner whose labels it matches, as GitHub does.
+func (d *dispatcher) assignLocked() {
+	var idle []githubtest.Runner
+	for _, r := range d.gh.Runners() {
+		if r.Online && !r.Busy {
+			idle = append(idle, r)
+		}
+	}
+	sort.Slice(idle, func(i, j int) bool { return idle[i].ID < idle[j].ID })
+	for _, j := range d.jobs {
+		if j.State != JobQueued || !j.announced {
+			continue
+		}
+		for i, r := range idle {
+			if !labelsMatch(j.Labels, d.runnerLabels(r)) || d.gh.StartJob(r.Name) != nil {
+				continue
+			}
+			now := time.Now()
+			j.State, j.Runner, j.StartedAt, j.since = JobInProgress, r.Name, &now, now
+			d.outbox = append(d.outbox, event{action: "in_progress", job: j.Job})
+			d.log.Info("job started", "job", j.ID, "runner", r.Name)
+			idle = append(idle[:i], idle[i+1:]...)
+			break
+		}
+	}
+}
+
+// finishLocked completes the running jobs whose duration passed: GitHub removes the
+// ephemeral registration, then the runner process exits 0.
+func (d *dispatcher) finishLocked() {
+	now := time.Now()
+	for _, j := range d.jobs {
+		if j.State != JobInProgress || j.Hold || now.Sub(j.since) < j.duration {
+			continue
+		}
+		if err := d.gh.FinishJob(j.Runner); err != nil {
+			d.log.Warn("finishing job", "job", j.ID, "runner", j.Runner, "error", err.Error())
+		}
+		j.State, j.Conclusion, j.CompletedAt = JobCompleted, "success", &now
+		d.outbox = append(d.outbox, event{action: "completed", job: j.Job, exit: true})
+		d.log.Info("job completed", "job", j.ID, "runner", j.Runner)
+	}
+}
+
+// runnerLabels are the labels a runner answers to: its registration's custom labels plus
+// those the runner adds itself (self-hosted, the OS and the architecture).
+func (d *dispatcher) runnerLabels(r githubtest.Runner) map[string]bool {
+	arch := "x64"
+	if d.pods != nil {
+		arch = d.pods.arch(r.Name)
+	}
+	set := map[string]bool{"self-hosted": true, "linux": true, arch: true}
+	for _, l := range r.Labels {
+		set[strings.ToLower(l)] = true
+	}
+	return set
+}
+
+// labelsMatch reports whether every runs-on label is among the runner's, ignoring case.
+func labelsMatch(job []string, runner map[string]bool) bool {
+	for _, l := range job {
+		if !runner[strings.ToLower(l)] {
+			return false
+		}
+	}
+	return len(job) > 0
+}

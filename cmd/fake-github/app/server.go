@@ -1,0 +1,132 @@
+// Package app is the fake GitHub as a process: it serves internal/github/githubtest on a
+// local TLS port, plays GitHub's side of a workflow job (queued jobs handed to idle online
+// runners, signed workflow_job deliveries sent to Corral's webhook receiver, ephemeral
+// registrations removed when a job finishes) and, given a kubeconfig, the runner process's
+// side too (a runner comes online when its pod runs; its pod terminates through kwok when
+// its job finished). A small control API drives it; Client talks to it.
+//
+// It exists for the local demo and the end-to-end suite, where runner pods run no
+// containers.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/corral-run/corral/internal/github/githubtest"
+)
+
+// Server is a running fake GitHub.
+type Server struct {
+	cfg   Config
+	gh    *githubtest.Server
+	app   githubtest.App
+	info  Info
+	jobs  *dispatcher
+	agent *agent // nil without a kubeconfig
+	log   *slog.Logger
+}
+
+// Run serves a fake GitHub until ctx is done. It writes its Info and manifests to cfg.Dir
+// once both listeners are up and the agent (if any) has synced, so a caller may wait for
+// <dir>/info.json.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	apiL, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening for the API: %w", err)
+	}
+	ctlL, err := net.Listen("tcp", cfg.ControlListen)
+	if err != nil {
+		_ = apiL.Close()
+		return fmt.Errorf("listening for the control API: %w", err)
+	}
+	gh := githubtest.New(githubtest.Options{
+		ContentCreatingPerMinute: cfg.ContentCreatingPerMinute,
+		SecondaryPoints:          cfg.SecondaryPoints,
+	})
+	gh.StartTLS(apiL)
+	defer gh.Close()
+
+	s := &Server{cfg: cfg, gh: gh, log: log}
+	s.app = gh.AddApp(githubtest.AppOptions{Installation: githubtest.InstallationOptions{Owner: cfg.Org}})
+	secret := cfg.WebhookSecret
+	if secret == "" {
+		if secret, err = randomHex(20); err != nil {
+			return err
+		}
+	}
+	if cfg.WebhookURL != "" {
+		gh.SetAppWebhook(s.app.ID, githubtest.AppWebhook{URL: cfg.WebhookURL, Secret: secret})
+	}
+	s.info = Info{
+		URL: gh.URL(), Org: cfg.Org, PoolURL: gh.OrgURL(cfg.Org), AppID: s.app.ID, InstallationID: s.app.InstallationID,
+		ControlURL: "http://" + ctlL.Addr().String(), WebhookURL: cfg.WebhookURL,
+		SecretName: cfg.SecretName, CAConfigMapName: cfg.CAConfigMapName, WebhookSecretName: cfg.WebhookSecretName,
+	}
+	s.jobs = newDispatcher(gh, s.deliver, cfg.JobDuration, log)
+	if cfg.Kubeconfig != "" {
+		if s.agent, err = newAgent(cfg.Kubeconfig, cfg.Namespace, gh, s.jobs, log); err != nil {
+			return err
+		}
+		if err := s.agent.start(ctx); err != nil {
+			return err
+		}
+		s.jobs.pods = s.agent
+	}
+	if err := writeState(cfg.Dir, &s.info, s.app, gh.CACertPEM(), secret); err != nil {
+		return err
+	}
+
+	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctlL) }()
+	log.Info("fake GitHub ready", "url", s.info.URL, "org", cfg.Org, "appID", s.app.ID,
+		"installationID", s.app.InstallationID, "control", s.info.ControlURL, "dir", s.info.Dir)
+
+	go s.jobs.run(ctx, cfg.DispatchInterval)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serving the control API: %w", err)
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("stopping the control API: %w", err)
+	}
+	return nil
+}
+
+// deliver sends one workflow_job delivery for j as GitHub would, and logs the outcome.
+func (s *Server) deliver(ctx context.Context, action string, j Job) githubtest.Delivery {
+	u, _ := url.Parse(s.info.URL)
+	payload := githubtest.WorkflowJobPayload(githubtest.WorkflowJob{
+		Action: action, ID: j.ID, Labels: j.Labels, RunnerName: j.Runner, Repository: s.cfg.Org + "/app",
+		Host: u.Host, InstallationID: s.app.InstallationID, Conclusion: j.Conclusion,
+	})
+	d := s.gh.DeliverAppEvent(ctx, s.app.ID, "workflow_job", payload)
+	if s.cfg.WebhookURL != "" && !d.Succeeded() {
+		s.log.Warn("webhook delivery failed", "job", j.ID, "action", action, "status", d.StatusCode)
+	}
+	return d
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating a webhook secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
