@@ -38,6 +38,7 @@ type options struct {
 	zap           zap.Options
 	controller    controller.Options
 	webhook       autoscale.Options
+	github        github.FactoryOptions
 }
 
 func main() {
@@ -55,6 +56,8 @@ func main() {
 	flag.DurationVar(&o.controller.PendingTimeout, "pending-timeout", 10*time.Minute, "How long a runner pod may stay pending before it is replaced.")
 	flag.DurationVar(&o.controller.DrainTimeout, "drain-timeout", 10*time.Minute, "How long deletion waits for GitHub (busy runner, unusable credentials) before finalizers are released with a warning.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
+	flag.IntVar(&o.github.ContentCreatingPerMinute, "github-content-creating-per-minute", github.DefaultContentCreatingPerMinute,
+		"JIT registrations each credential may make in any minute: Corral paces itself under GitHub's secondary limit (80) instead of hitting it.")
 	o.webhook.BindFlags(flag.CommandLine)
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -112,7 +115,7 @@ func run(o options) error {
 	if err := (&controller.RunnerPoolReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
-		Clients:           github.NewFactory(github.FactoryOptions{Registerer: ctrlmetrics.Registry}),
+		Clients:           github.NewFactory(githubOptions(o.github)),
 		Recorder:          mgr.GetEventRecorder("corral"),
 		OperatorNamespace: o.operatorNS,
 		Metrics:           metrics,
@@ -138,6 +141,12 @@ func run(o options) error {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+// githubOptions completes the GitHub client options from the flags.
+func githubOptions(o github.FactoryOptions) github.FactoryOptions {
+	o.Registerer = ctrlmetrics.Registry
+	return o
 }
 
 // splitList splits a comma-separated flag value, dropping empty items and spaces.

@@ -31,6 +31,7 @@ type credential struct {
 	token           string // token credentials only
 	metrics         *metrics
 	now             func() time.Time
+	pacer           *pacer // content-creating requests (JIT registrations)
 
 	mu         sync.Mutex
 	gh         *gogithub.Client
@@ -47,6 +48,7 @@ func newCredential(src CredentialSource, creds Credentials, apiBase string, base
 	c := &credential{
 		key: src.Key, resourceVersion: src.ResourceVersion, kind: creds.kind, apiBase: u,
 		timeout: opts.RequestTimeout, metrics: m, now: opts.Now, installationID: creds.installationID, token: creds.token,
+		pacer: newPacer(opts.ContentCreatingPerMinute),
 	}
 	c.instrumented = &instrumentedTransport{base: base, credential: src.Key, metrics: m, maxBytes: opts.MaxResponseBytes, observe: c.observe}
 	if creds.kind == CredentialApp {
@@ -108,6 +110,11 @@ func (c *credential) dropToken(gen int) {
 // token that GitHub refuses (revoked, or expired early) is thrown away and the call retried
 // once with a new one.
 func (c *credential) call(ctx context.Context, scope Scope, op operation, fn apiCall) error {
+	if op == opJIT {
+		if rl := c.paced(); rl != nil {
+			return rl
+		}
+	}
 	cl := classifier{scope: scope, credential: c.key, now: c.now}
 	gh, gen := c.client()
 	raw := fn(ctx, gh)

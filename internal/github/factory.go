@@ -36,6 +36,10 @@ type FactoryOptions struct {
 	GroupCacheTTL time.Duration
 	// IdleTTL drops cached clients and credentials not asked for during this long; 1 h when 0.
 	IdleTTL time.Duration
+	// ContentCreatingPerMinute caps each credential's JIT registrations in any minute, so
+	// Corral waits its turn under GitHub's secondary limit instead of hitting it;
+	// DefaultContentCreatingPerMinute (80, GitHub's limit) when 0.
+	ContentCreatingPerMinute int
 	// Now is the clock for rate-limit bookkeeping; time.Now when nil.
 	Now func() time.Time
 }
