@@ -54,7 +54,7 @@ func (r *RunnerPoolReconciler) gitHubClient(ctx context.Context, pool *corralv1.
 	if err != nil {
 		return nil, &configError{reason: corralv1.ReasonCredentialsInvalid, err: fmt.Errorf("parsing spec.github.url: %w", err)}
 	}
-	refs := append([]corralv1.CredentialsSecretRef{pool.Spec.GitHub.CredentialsSecretRef}, pool.Spec.GitHub.AdditionalCredentialsSecretRefs...)
+	refs := credentialRefs(pool)
 	creds := make([]github.CredentialSource, 0, len(refs))
 	for _, ref := range refs {
 		src, err := r.credentialSource(ctx, pool, ref)
@@ -98,6 +98,11 @@ func (r *RunnerPoolReconciler) credentialSource(ctx context.Context, pool *corra
 			key, pool.Namespace, corralv1.AnnotationAllowedNamespaces)
 	}
 	return github.CredentialSource{Key: key.String(), ResourceVersion: secret.ResourceVersion, Data: secret.Data}, nil
+}
+
+// credentialRefs lists the pool's credentials Secrets, the main one first.
+func credentialRefs(pool *corralv1.RunnerPool) []corralv1.CredentialsSecretRef {
+	return append([]corralv1.CredentialsSecretRef{pool.Spec.GitHub.CredentialsSecretRef}, pool.Spec.GitHub.AdditionalCredentialsSecretRefs...)
 }
 
 func credentialsNamespace(pool *corralv1.RunnerPool, ref corralv1.CredentialsSecretRef) string {

@@ -19,7 +19,7 @@ func indexCredentials(obj client.Object) []string {
 	if !ok {
 		return nil
 	}
-	refs := append([]corralv1.CredentialsSecretRef{pool.Spec.GitHub.CredentialsSecretRef}, pool.Spec.GitHub.AdditionalCredentialsSecretRefs...)
+	refs := credentialRefs(pool)
 	keys := make([]string, 0, len(refs))
 	for _, ref := range refs {
 		keys = append(keys, types.NamespacedName{Namespace: credentialsNamespace(pool, ref), Name: ref.Name}.String())
