@@ -177,6 +177,13 @@ func DecodeJITConfig(encoded string) (runnerID int64, name string, err error) {
 func (s *Server) handleListRunners(w http.ResponseWriter, r *http.Request, _ *principal, sc Scope) {
 	name := r.URL.Query().Get("name")
 	s.mu.Lock()
+	hook := s.onPage
+	s.mu.Unlock()
+	if hook != nil {
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		hook(sc, max(page, 1))
+	}
+	s.mu.Lock()
 	var all []runnerJSON
 	for _, rn := range s.scopeLocked(sc).runners {
 		if name == "" || rn.Name == name {
@@ -185,7 +192,7 @@ func (s *Server) handleListRunners(w http.ResponseWriter, r *http.Request, _ *pr
 	}
 	s.mu.Unlock()
 	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
-	from, to := paginate(w, r, len(all))
+	from, to := paginate(w, r, len(all), s.opts.RunnersPerPage)
 	writeJSON(w, http.StatusOK, struct {
 		TotalCount int          `json:"total_count"`
 		Runners    []runnerJSON `json:"runners"`
@@ -255,7 +262,7 @@ func (s *Server) handleListGroups(w http.ResponseWriter, r *http.Request, _ *pri
 		all = append(all, groupJSON{ID: g.id, Name: g.name, Visibility: "all", Default: g.isDefault, SelectedWorkflows: []string{}})
 	}
 	s.mu.Unlock()
-	from, to := paginate(w, r, len(all))
+	from, to := paginate(w, r, len(all), 0)
 	writeJSON(w, http.StatusOK, struct {
 		TotalCount   int         `json:"total_count"`
 		RunnerGroups []groupJSON `json:"runner_groups"`
@@ -264,13 +271,16 @@ func (s *Server) handleListGroups(w http.ResponseWriter, r *http.Request, _ *pri
 
 // paginate reads per_page (default 30, at most 100) and page (default 1), sets GitHub's
 // Link header and returns the slice bounds of the requested page.
-func paginate(w http.ResponseWriter, r *http.Request, total int) (from, to int) {
+func paginate(w http.ResponseWriter, r *http.Request, total, maxPerPage int) (from, to int) {
 	q := r.URL.Query()
 	perPage, err := strconv.Atoi(q.Get("per_page"))
 	if err != nil || perPage <= 0 {
 		perPage = 30
 	}
 	perPage = min(perPage, 100)
+	if maxPerPage > 0 {
+		perPage = min(perPage, maxPerPage)
+	}
 	page, err := strconv.Atoi(q.Get("page"))
 	if err != nil || page <= 0 {
 		page = 1

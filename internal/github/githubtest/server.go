@@ -45,6 +45,9 @@ type Options struct {
 	RateLimitStatus int
 	// Now is the fake's clock; time.Now when nil. Server.Advance moves it forward.
 	Now func() time.Time
+	// RunnersPerPage caps the page size of runner listings below GitHub's 100, so that a
+	// test sees a pool's registrations spread over several pages.
+	RunnersPerPage int
 }
 
 func (o Options) withDefaults() Options {
@@ -96,6 +99,7 @@ type Server struct {
 	secondary map[string]*secondaryWindow
 	forced    map[string]forcedLimit
 	faults    []*faultEntry
+	onPage    func(sc Scope, page int) // called before a page of runners is read
 	hooks     hookState // App webhooks and their delivery log (deliveries.go)
 
 	hs     *httptest.Server
@@ -214,4 +218,13 @@ func (s *Server) nowLocked() time.Time { return s.opts.Now().Add(s.offset) }
 func (s *Server) nextIDLocked() int64 {
 	s.ids++
 	return s.ids
+}
+
+// OnRunnersPage makes hook run before each page of a runner listing is read, with the
+// listing's scope and page number (nil removes it). Tests use it to change the registry
+// while a client pages through it, as ephemeral runners leaving GitHub do.
+func (s *Server) OnRunnersPage(hook func(sc Scope, page int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onPage = hook
 }
