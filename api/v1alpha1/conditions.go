@@ -23,6 +23,9 @@ const (
 	// ReasonCredentialsInvalid: the credentials Secret is missing, malformed, not shared
 	// with the pool's namespace, or GitHub rejected it.
 	ReasonCredentialsInvalid = "CredentialsInvalid"
+	// ReasonConfigInvalid: the pool's GitHub settings cannot work as written: an unusable
+	// URL, proxy or CA bundle, or a runner group GitHub does not know.
+	ReasonConfigInvalid = "ConfigInvalid"
 	// ReasonPermissionDenied: GitHub refused a call for a missing App permission.
 	ReasonPermissionDenied = "PermissionDenied"
 	// ReasonRateLimited: GitHub's rate limit is exhausted; the pool waits for the reset.

@@ -304,6 +304,11 @@ type RunnerPoolStatus struct {
 	// +optional
 	Queued int32 `json:"queued"`
 
+	// history holds what the controller's decisions depend on between reconciles (backoffs,
+	// the last sweep, orphan candidates), so that a restart finds it.
+	// +optional
+	History PoolHistory `json:"history,omitempty"`
+
 	// jobs are the workflow jobs matched to this pool, written by the webhook receiver
 	// (field manager corral-webhook) and read by the reconciler: they are the pool's demand,
 	// shared by every replica of the operator and kept across restarts.

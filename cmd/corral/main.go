@@ -115,7 +115,7 @@ func run(o options) error {
 	if err := (&controller.RunnerPoolReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
-		Clients:           github.NewFactory(githubOptions(o.github)),
+		Forges:            controller.GitHubForges{Factory: github.NewFactory(githubOptions(o.github))},
 		Recorder:          mgr.GetEventRecorder("corral"),
 		OperatorNamespace: o.operatorNS,
 		Metrics:           metrics,

@@ -184,7 +184,7 @@ var _ = Describe("RunnerPool failures and cleanup", func() {
 		Expect(k8s.Create(ctx, pool)).To(Succeed()) // paused: the manager creates nothing
 		Eventually(poolCondition(pool, corralv1.ConditionReady)).Should(HaveField("Reason", corralv1.ReasonPaused))
 		// Drive a standalone reconciler by hand, so that its result can be inspected.
-		r := &controller.RunnerPoolReconciler{Client: k8s, APIReader: k8s, Clients: factory, Options: suiteOptions}
+		r := &controller.RunnerPoolReconciler{Client: k8s, APIReader: k8s, Forges: controller.GitHubForges{Factory: factory}, Options: suiteOptions}
 		fake.ExhaustPrimary(app.Credential, 42*time.Second)
 		updatePool(pool, func(p *corralv1.RunnerPool) { p.Spec.MaxRunners, p.Spec.MinIdle = 1, 1 })
 		res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pool)})

@@ -37,13 +37,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observePool(pool *corralv1.RunnerPool, c counts) {
+func (m *Metrics) observePool(pool *corralv1.RunnerPool, st *corralv1.RunnerPoolStatus) {
 	if m == nil {
 		return
 	}
-	m.runners.WithLabelValues(pool.Namespace, pool.Name, "pending").Set(float64(c.pending))
-	m.runners.WithLabelValues(pool.Namespace, pool.Name, "idle").Set(float64(c.idle))
-	m.runners.WithLabelValues(pool.Namespace, pool.Name, "busy").Set(float64(c.busy))
+	m.runners.WithLabelValues(pool.Namespace, pool.Name, "pending").Set(float64(st.Pending))
+	m.runners.WithLabelValues(pool.Namespace, pool.Name, "idle").Set(float64(st.Idle))
+	m.runners.WithLabelValues(pool.Namespace, pool.Name, "busy").Set(float64(st.Busy))
 }
 
 func (m *Metrics) runnerCreated(pool *corralv1.RunnerPool) {

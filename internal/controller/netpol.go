@@ -9,13 +9,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/netpol"
 )
 
 // ensureNetworkPolicies creates the pool's NetworkPolicies, or updates them in place when the
 // pool's network spec changed. It runs before any runner pod is created.
-func (r *RunnerPoolReconciler) ensureNetworkPolicies(ctx context.Context, s *reconcileState) error {
-	for _, want := range netpol.Build(s.pool) {
+func (r *RunnerPoolReconciler) ensureNetworkPolicies(ctx context.Context, pool *corralv1.RunnerPool) error {
+	for _, want := range netpol.Build(pool) {
 		have := &networkingv1.NetworkPolicy{}
 		err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), have)
 		switch {

@@ -13,12 +13,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
-	"github.com/corral-run/corral/internal/github"
+	"github.com/corral-run/corral/internal/forge"
 )
 
 // Demand is what webhook deliveries say about a pool: jobs queued and not yet taken, and the
@@ -78,8 +81,8 @@ type RunnerPoolReconciler struct {
 	Client client.Client
 	// APIReader reads credentials Secrets and CA bundles live (they are not cached).
 	APIReader client.Reader
-	// Clients builds GitHub clients.
-	Clients ClientFactory
+	// Forges builds a pool's forge.
+	Forges ForgeFactory
 	// Recorder records Events.
 	Recorder events.EventRecorder
 	// OperatorNamespace may hold credentials shared with other namespaces.
@@ -95,7 +98,7 @@ type RunnerPoolReconciler struct {
 	Now     func() time.Time
 	Options Options
 
-	memory memories
+	expect expectations
 }
 
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch;update;patch
@@ -107,71 +110,73 @@ type RunnerPoolReconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// reconcileState is one reconcile's view of a pool and what it decided.
-type reconcileState struct {
-	pool    *corralv1.RunnerPool
-	prefix  string
-	now     time.Time
-	runners []runnerPod
-	demand  Demand
-
-	gh      GitHub
-	ghErr   error
-	ghBuilt bool
-
-	blocked, stalled *metav1.Condition
-	requeue          time.Duration
-}
-
-// requeueAfter asks for the earliest of the requested requeues.
-func (s *reconcileState) requeueAfter(d time.Duration) {
-	if d > 0 && (s.requeue == 0 || d < s.requeue) {
-		s.requeue = d
-	}
-}
-
-// setState records what the reconcile did to a runner, so later phases and the status see it.
-func (s *reconcileState) setState(pod *corev1.Pod, state runnerState) {
-	for i := range s.runners {
-		if s.runners[i].pod == pod {
-			s.runners[i].state = state
-		}
-	}
-}
-
-// Reconcile brings one RunnerPool towards its desired state.
-func (r *RunnerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+// Reconcile brings one RunnerPool towards its desired state: observe the pool (and, when a
+// sweep is due, its registrations), plan what to do (pure), act, and write the status once.
+func (r *RunnerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pool := &corralv1.RunnerPool{}
 	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	s, err := r.observe(ctx, pool)
+	if pool.DeletionTimestamp.IsZero() {
+		if err := r.ensureFinalizer(ctx, pool); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.ensureNetworkPolicies(ctx, pool); err != nil { // before any pod: a runner never runs unfenced
+			return ctrl.Result{}, err
+		}
+	} else if !controllerutil.ContainsFinalizer(pool, corralv1.FinalizerPool) {
+		return ctrl.Result{}, nil
+	}
+	o, err := r.observe(ctx, pool)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	defer func() { res, retErr = r.writeStatus(ctx, s, res, retErr) }()
+	f := r.session(pool)
+	r.readForge(ctx, o, f)
+	p := planPool(o, r.opts())
+	out := r.act(ctx, o, p, f)
+	return r.finish(ctx, o, p, out)
+}
 
-	if !pool.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, s)
+// finish writes the status and turns the outcome into the reconcile's result: Kubernetes
+// API errors are retried with backoff; a pool that needs a user's fix waits for a change
+// (TerminalError); everything else, forge backoffs included, comes back when the plan asks.
+func (r *RunnerPoolReconciler) finish(ctx context.Context, o *observation, p plan, out outcome) (ctrl.Result, error) {
+	st := computeStatus(o, p, out)
+	r.Metrics.observePool(o.pool, st)
+	if err := r.writeStatus(ctx, o.pool, st); err != nil {
+		return ctrl.Result{}, joinErr(out.apiErr, err)
 	}
-	if err := r.ensureFinalizer(ctx, pool); err != nil {
-		return ctrl.Result{}, err
+	if out.apiErr != nil {
+		return ctrl.Result{}, out.apiErr
 	}
-	phases := []func(context.Context, *reconcileState) error{
-		r.ensureNetworkPolicies, // before any pod: a runner never runs unfenced
-		r.recordBusy,
-		r.releaseDeleting,
-		r.cleanUpFinished,
-		r.replaceBroken,
-		r.sweep,
-		r.scale,
+	requeue := p.requeue
+	if out.waiting {
+		requeue = min(nonZero(requeue), r.opts().BusyRecheck)
 	}
-	for _, phase := range phases {
-		if err := phase(ctx, s); err != nil {
-			return ctrl.Result{}, err
+	if len(o.inFlight) > 0 {
+		requeue = min(nonZero(requeue), expectationTimeout)
+	}
+	if out.forgeErr != nil {
+		kind := forge.KindOf(out.forgeErr)
+		log.FromContext(ctx).Info("forge call failed", "kind", string(kind), "error", out.forgeErr.Error())
+		if kind.Fatal() {
+			return ctrl.Result{}, reconcile.TerminalError(out.forgeErr)
+		}
+		if t := st.History.ForgeRetryTime; t != nil && t.After(o.now) {
+			// Whatever else waits needs the forge: nothing to do before it may be called.
+			requeue = max(requeue, t.Sub(o.now))
 		}
 	}
-	return ctrl.Result{RequeueAfter: s.requeue}, nil
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// nonZero treats "no requeue" as forever for min.
+func nonZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return d
 }
 
 func (r *RunnerPoolReconciler) now() time.Time {
@@ -179,42 +184,6 @@ func (r *RunnerPoolReconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
-}
-
-// observe lists the pool's pods and JIT Secrets from the cache and reads its demand.
-func (r *RunnerPoolReconciler) observe(ctx context.Context, pool *corralv1.RunnerPool) (*reconcileState, error) {
-	sel := client.MatchingLabels{corralv1.LabelPool: pool.Name}
-	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(pool.Namespace), sel,
-		client.MatchingLabels{corralv1.LabelComponent: corralv1.ComponentRunner}); err != nil {
-		return nil, fmt.Errorf("listing runner pods: %w", err)
-	}
-	secrets := &metav1.PartialObjectMetadataList{}
-	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := r.Client.List(ctx, secrets, client.InNamespace(pool.Namespace), sel,
-		client.MatchingLabels{corralv1.LabelComponent: corralv1.ComponentJITConfig}); err != nil {
-		return nil, fmt.Errorf("listing JIT Secrets: %w", err)
-	}
-	jit := make(map[string]bool, len(secrets.Items))
-	for _, s := range secrets.Items {
-		jit[s.Name] = true
-	}
-	s := &reconcileState{pool: pool, prefix: github.RunnerNamePrefix(pool.Name, pool.UID), now: r.now()}
-	if r.DemandOf != nil {
-		s.demand = r.DemandOf(pool, s.now)
-	}
-	s.runners = classify(pool, pods.Items, s.demand.BusyRunners, jit)
-	return s, nil
-}
-
-// github returns the pool's GitHub client, built on first use so that a reconcile with
-// nothing to do reads no Secret and calls no API.
-func (r *RunnerPoolReconciler) github(ctx context.Context, s *reconcileState) (GitHub, error) {
-	if !s.ghBuilt {
-		s.gh, s.ghErr = r.gitHubClient(ctx, s.pool)
-		s.ghBuilt = true
-	}
-	return s.gh, s.ghErr
 }
 
 func (r *RunnerPoolReconciler) ensureFinalizer(ctx context.Context, pool *corralv1.RunnerPool) error {
@@ -240,10 +209,13 @@ func (r *RunnerPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	secrets := &metav1.PartialObjectMetadata{}
 	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&corralv1.RunnerPool{}).
+		For(&corralv1.RunnerPool{}, builder.WithPredicates(poolChanged())).
 		Owns(&corev1.Pod{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		WatchesMetadata(secrets, r.secretHandler()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
+
+// opts are the reconciler's options with defaults filled in.
+func (r *RunnerPoolReconciler) opts() Options { return r.Options.withDefaults() }

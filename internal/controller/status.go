@@ -9,98 +9,75 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
-	"github.com/corral-run/corral/internal/github"
 )
 
-// condition builds a True condition.
-func condition(t, reason, message string) *metav1.Condition {
-	return &metav1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: reason, Message: message}
-}
-
-// gitHubError turns a GitHub (or credentials) error into conditions and the requeue it
-// deserves: rate limits wait exactly as long as GitHub says; bad credentials, a missing App
-// permission or a bad URL stall the pool (no hot retry: fixing the Secret triggers a
-// reconcile); anything else is transient and backs off.
-func (r *RunnerPoolReconciler) gitHubError(s *reconcileState, err error) error {
-	var (
-		rl   *github.RateLimitError
-		auth *github.AuthError
-		cfg  *configError
-	)
-	switch {
-	case errors.As(err, &rl):
-		s.blocked = condition(corralv1.ConditionScalingBlocked, corralv1.ReasonRateLimited,
-			fmt.Sprintf("GitHub rate limit reached; waiting until %s", rl.Reset.UTC().Format("15:04:05Z")))
-		s.requeueAfter(max(rl.RetryAfter, 1))
-		return nil
-	case errors.As(err, &auth):
-		reason := corralv1.ReasonCredentialsInvalid
-		if auth.Permission != "" || auth.StatusCode == 403 {
-			reason = corralv1.ReasonPermissionDenied
-		}
-		s.stalled = condition(corralv1.ConditionStalled, reason, err.Error())
-		r.event(s.pool, "Warning", reason, "%s", err.Error())
-		return reconcile.TerminalError(err)
-	case errors.As(err, &cfg):
-		s.stalled = condition(corralv1.ConditionStalled, cfg.reason, err.Error())
-		r.event(s.pool, "Warning", cfg.reason, "%s", err.Error())
-		return reconcile.TerminalError(err)
-	default:
-		s.blocked = condition(corralv1.ConditionScalingBlocked, corralv1.ReasonGitHubUnavailable, err.Error())
-		return err
-	}
-}
-
-// writeStatus is the reconcile's one status write, made only when something changed.
-// observedGeneration moves only when the reconcile succeeded.
-func (r *RunnerPoolReconciler) writeStatus(ctx context.Context, s *reconcileState, res ctrl.Result, err error) (ctrl.Result, error) {
-	before := s.pool.Status.DeepCopy()
-	after := computeStatus(s.pool, s, err)
-	r.Metrics.observePool(s.pool, countRunners(s.runners))
-	if equality.Semantic.DeepEqual(before, after) {
-		return res, err
-	}
-	base := s.pool.DeepCopy()
-	modified := base.DeepCopy()
-	modified.Status = *after
-	if perr := r.Client.Status().Patch(ctx, modified, client.MergeFrom(base)); client.IgnoreNotFound(perr) != nil {
-		return res, errors.Join(err, fmt.Errorf("writing status: %w", perr))
-	}
-	return res, err
-}
-
-// computeStatus derives the pool's status from what the reconcile saw and did. Pure.
-func computeStatus(pool *corralv1.RunnerPool, s *reconcileState, err error) *corralv1.RunnerPoolStatus {
+// computeStatus derives the pool's status from what the reconcile saw, planned and did.
+// Pure. observedGeneration moves only when the reconcile succeeded.
+func computeStatus(o *observation, p plan, out outcome) *corralv1.RunnerPoolStatus {
+	pool := o.pool
 	st := pool.Status.DeepCopy()
-	c := countRunners(s.runners)
-	st.Runners, st.Idle, st.Busy, st.Pending, st.Queued = c.active(), c.idle, c.busy, c.pending, s.demand.Queued
+	st.History = nextHistory(o, p, out)
+	runners := append([]runnerPod(nil), p.runners...)
+	for i := range runners {
+		if out.busy[runners[i].name()] {
+			runners[i].state = stateBusy
+		}
+	}
+	c := countRunners(runners)
+	st.Runners, st.Idle, st.Busy, st.Pending, st.Queued = c.active(), c.idle, c.busy, c.pending, o.demand.Queued
+	blocked, stalled := conditionsOf(o, p, out, st.History)
 	gen := pool.Generation
-	if err == nil {
+	failed := out.apiErr != nil || stalled != nil
+	if !failed {
 		st.ObservedGeneration = gen
 	}
-	desired := desiredRunners(pool, c.busy, s.demand.Queued)
-	set := func(cond *metav1.Condition, t string, falseReason, falseMsg string) {
+	set := func(cond *metav1.Condition, t string) {
 		if cond == nil {
-			cond = &metav1.Condition{Type: t, Status: metav1.ConditionFalse, Reason: falseReason, Message: falseMsg}
+			cond = &metav1.Condition{Type: t, Status: metav1.ConditionFalse, Reason: corralv1.ReasonReconciled}
 		}
 		cond.ObservedGeneration = gen
 		meta.SetStatusCondition(&st.Conditions, *cond)
 	}
-	set(s.stalled, corralv1.ConditionStalled, corralv1.ReasonReconciled, "")
-	set(s.blocked, corralv1.ConditionScalingBlocked, corralv1.ReasonReconciled, "")
+	set(stalled, corralv1.ConditionStalled)
+	set(blocked, corralv1.ConditionScalingBlocked)
+	set(readyCondition(pool, c, desiredRunners(pool, c.busy, o.demand.Queued), blocked, stalled, out.apiErr), corralv1.ConditionReady)
+	return st
+}
+
+// conditionsOf picks the ScalingBlocked and Stalled conditions: what stops the pool, most
+// pressing first.
+func conditionsOf(o *observation, p plan, out outcome, h corralv1.PoolHistory) (blocked, stalled *metav1.Condition) {
+	forgeBlocked, forgeStalled := forgeCondition(out.forgeErr, h)
+	stalled = p.stalled
+	if forgeStalled != nil {
+		stalled = forgeStalled
+	}
+	switch {
+	case !o.pool.DeletionTimestamp.IsZero():
+		blocked = condition(corralv1.ConditionScalingBlocked, corralv1.ReasonDeleting, "the pool is being deleted; draining its runners")
+	case forgeBlocked != nil:
+		blocked = forgeBlocked
+	case out.admission != nil:
+		blocked = out.admission
+	default:
+		blocked = p.blocked
+	}
+	return blocked, stalled
+}
+
+// readyCondition says whether the pool has its desired runners.
+func readyCondition(pool *corralv1.RunnerPool, c counts, desired int32, blocked, stalled *metav1.Condition, apiErr error) *metav1.Condition {
 	ready := &metav1.Condition{Type: corralv1.ConditionReady, Status: metav1.ConditionFalse}
 	switch {
-	case s.stalled != nil:
-		ready.Reason, ready.Message = s.stalled.Reason, s.stalled.Message
-	case s.blocked != nil:
-		ready.Reason, ready.Message = s.blocked.Reason, s.blocked.Message
-	case err != nil:
-		ready.Reason, ready.Message = corralv1.ReasonGitHubUnavailable, firstLine(err.Error())
+	case stalled != nil:
+		ready.Reason, ready.Message = stalled.Reason, stalled.Message
+	case blocked != nil:
+		ready.Reason, ready.Message = blocked.Reason, blocked.Message
+	case apiErr != nil:
+		ready.Reason, ready.Message = corralv1.ReasonScaling, "waiting for the Kubernetes API: "+firstLine(apiErr.Error())
 	case pool.Spec.MaxRunners == 0:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, corralv1.ReasonPaused, "maxRunners is 0: the pool is paused"
 	case c.active() != desired || c.pending > 0:
@@ -110,11 +87,32 @@ func computeStatus(pool *corralv1.RunnerPool, s *reconcileState, err error) *cor
 		ready.Status, ready.Reason = metav1.ConditionTrue, corralv1.ReasonReconciled
 		ready.Message = fmt.Sprintf("%d runners (%d idle, %d busy)", c.active(), c.idle, c.busy)
 	}
-	set(ready, corralv1.ConditionReady, "", "")
-	return st
+	return ready
+}
+
+// writeStatus is the reconcile's one status write, made only when something changed.
+func (r *RunnerPoolReconciler) writeStatus(ctx context.Context, pool *corralv1.RunnerPool, st *corralv1.RunnerPoolStatus) error {
+	if equality.Semantic.DeepEqual(&pool.Status, st) {
+		return nil
+	}
+	base := pool.DeepCopy()
+	modified := pool.DeepCopy()
+	modified.Status = *st
+	if err := r.Client.Status().Patch(ctx, modified, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	return nil
 }
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
+}
+
+// joinErr adds err to errs.
+func joinErr(errs, err error) error {
+	if err == nil {
+		return errs
+	}
+	return errors.Join(errs, err)
 }

@@ -110,7 +110,7 @@ func startManager(ctx context.Context) {
 	Expect((&controller.RunnerPoolReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
-		Clients:           factory,
+		Forges:            controller.GitHubForges{Factory: factory},
 		Recorder:          mgr.GetEventRecorder("corral"),
 		OperatorNamespace: operatorNamespace,
 		DemandOf: func(pool *corralv1.RunnerPool, now time.Time) controller.Demand {

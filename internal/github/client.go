@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -243,15 +244,49 @@ func (c *Client) ListRunners(ctx context.Context, prefix string) ([]Runner, erro
 			if !OwnsRunnerName(prefix, r.GetName()) {
 				continue
 			}
-			labels := make([]string, 0, len(r.Labels))
-			for _, l := range r.Labels {
-				labels = append(labels, l.GetName())
-			}
-			out = append(out, Runner{ID: r.GetID(), Name: r.GetName(), Online: r.GetStatus() == "online", Busy: r.GetBusy(), Labels: labels})
+			out = append(out, toRunner(r))
 		}
 		page = next
 	}
 	return out, nil
+}
+
+// GetRunner reads one runner registration by ID. A runner GitHub no longer has is
+// ErrNotFound: unlike absence from a listing (whose pages shift while runners come and
+// go), that answer proves the registration is gone.
+func (c *Client) GetRunner(ctx context.Context, id int64) (Runner, error) {
+	var r *gogithub.Runner
+	err := c.call(ctx, false, opRead, func(ctx context.Context, gh *gogithub.Client) error {
+		var err error
+		switch c.scope.Kind {
+		case ScopeRepository:
+			r, _, err = gh.Actions.GetRunner(ctx, c.scope.Owner, c.scope.Repo, id)
+		case ScopeOrganization:
+			r, _, err = gh.Actions.GetOrganizationRunner(ctx, c.scope.Owner, id)
+		default:
+			// go-github v57 has no method for GET /enterprises/{e}/actions/runners/{id}.
+			req, rerr := gh.NewRequest(http.MethodGet, fmt.Sprintf("enterprises/%v/actions/runners/%v", c.scope.Enterprise, id), nil)
+			if rerr != nil {
+				return rerr
+			}
+			r = new(gogithub.Runner)
+			_, err = gh.Do(ctx, req, r)
+		}
+		return err
+	})
+	if err != nil {
+		return Runner{}, fmt.Errorf("reading runner %d in %s: %w", id, c.scope, err)
+	}
+	return toRunner(r), nil
+}
+
+// toRunner is go-github's runner in this package's terms.
+func toRunner(r *gogithub.Runner) Runner {
+	labels := make([]string, 0, len(r.Labels))
+	for _, l := range r.Labels {
+		labels = append(labels, l.GetName())
+	}
+	return Runner{ID: r.GetID(), Name: r.GetName(), Online: r.GetStatus() == "online", Busy: r.GetBusy(), Labels: labels}
 }
 
 // DeleteRunner removes a runner registration. It is ErrNotFound when the runner is already

@@ -1,0 +1,151 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/autoscale"
+	"github.com/corral-run/corral/internal/failpoint"
+	"github.com/corral-run/corral/internal/forge"
+	"github.com/corral-run/corral/internal/github"
+	"github.com/corral-run/corral/internal/runner"
+)
+
+// workFolder is the job working directory, relative to the runner's home.
+const workFolder = "_work"
+
+// createRunners creates the planned runners, at most CreateConcurrency at a time (one while
+// the forge is being probed after failures). It never takes the pool past desired: victims
+// that turned out busy stayed, and count. A dry run of the pod first lets admission (Pod
+// Security, quota, policy engines) refuse it before any registration is spent.
+func (r *RunnerPoolReconciler) createRunners(ctx context.Context, o *observation, p plan, f *forgeSession, out *outcome) {
+	n := min(p.create, int(p.desired-p.active)-len(out.busy))
+	if n <= 0 || f.err() != nil {
+		return
+	}
+	if refused, err := r.dryRunPod(ctx, o); err != nil {
+		out.apiErr = joinErr(out.apiErr, err)
+		return
+	} else if refused != nil {
+		out.admission = refused
+		return
+	}
+	workers := r.opts().CreateConcurrency
+	if p.probe {
+		workers = 1
+	}
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		sem = make(chan struct{}, workers)
+	)
+	for k := range n {
+		sem <- struct{}{}
+		if f.err() != nil {
+			<-sem
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			created, refused, err := r.createRunner(ctx, o, f, k)
+			mu.Lock()
+			defer mu.Unlock()
+			if created {
+				out.created++
+			}
+			if refused != nil {
+				out.admission = refused
+			}
+			out.apiErr = joinErr(out.apiErr, err)
+		})
+	}
+	wg.Wait()
+}
+
+// createRunner registers one runner, then creates its pod (carrying the runner ID), then the
+// JIT Secret owned by the pod. A failure after registration removes what was made; a crash
+// leaves either a registration without a pod (removed by the sweep) or a pod without a
+// Secret (replaced as incomplete). The k-th runner of a batch serves the k-th oldest queued
+// job, if any. Forge failures are recorded by the session; the error is the API server's.
+func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation, f *forgeSession, k int) (bool, *metav1.Condition, error) {
+	name := github.NewRunnerName(o.prefix)
+	r.expect.expect(o.pool.UID, name, o.now)
+	reg, err := f.register(ctx, forge.RunnerSpec{
+		// The labels the webhook matching assumes (pool labels plus self-hosted, OS and a
+		// pinned architecture), so GitHub assigns exactly the jobs Corral counts as demand.
+		Name: name, Group: o.pool.Spec.RunnerGroup, Labels: autoscale.RunnerLabels(o.pool), WorkFolder: workFolder,
+	})
+	if err != nil {
+		r.expect.forget(o.pool.UID, name)
+		log.FromContext(ctx).V(1).Info("registering a runner failed", "runner", name, "error", err.Error())
+		return false, nil, nil
+	}
+	failpoint.Hit("register")
+	pod := runner.BuildPod(o.pool, name, runner.JITSecretName(name))
+	pod.Annotations[corralv1.AnnotationRunnerID] = strconv.FormatInt(reg.ID, 10)
+	if err := r.Client.Create(ctx, pod); err != nil {
+		r.expect.forget(o.pool.UID, name)
+		if derr := f.deregister(ctx, reg.ID); derr != nil {
+			log.FromContext(ctx).Info("runner registration left for the sweep", "runner", name, "error", derr.Error())
+		}
+		if refused := admissionRefusal(err); refused != nil {
+			return false, refused, nil
+		}
+		return false, nil, fmt.Errorf("creating runner pod %s: %w", name, err)
+	}
+	failpoint.Hit("pod-created")
+	if err := r.Client.Create(ctx, runner.BuildJITSecret(o.pool, pod, reg.Config)); err != nil {
+		// The pod cannot start without its config: remove it (its finalizer deregisters).
+		if derr := r.Client.Delete(ctx, pod); client.IgnoreNotFound(derr) != nil {
+			log.FromContext(ctx).Info("runner pod left for replacement", "runner", name, "error", derr.Error())
+		}
+		return false, nil, fmt.Errorf("creating JIT Secret for runner %s: %w", name, err)
+	}
+	r.Metrics.runnerCreated(o.pool)
+	if r.ObserveQueuedToPod != nil && k < len(o.demand.QueuedSince) {
+		r.ObserveQueuedToPod(client.ObjectKeyFromObject(o.pool), o.demand.QueuedSince[k])
+	}
+	r.event(o.pool, corev1.EventTypeNormal, "RunnerCreated", "created runner %s", name)
+	return true, nil, nil
+}
+
+// dryRunPod asks the API server to admit a runner pod without creating it: the condition
+// says why it was refused, the error is any other failure.
+func (r *RunnerPoolReconciler) dryRunPod(ctx context.Context, o *observation) (*metav1.Condition, error) {
+	name := o.prefix + "dryrun"
+	pod := runner.BuildPod(o.pool, name, runner.JITSecretName(name))
+	err := r.Client.Create(ctx, pod, client.DryRunAll)
+	if err == nil {
+		return nil, nil
+	}
+	if refused := admissionRefusal(err); refused != nil {
+		r.event(o.pool, corev1.EventTypeWarning, refused.Reason, "%s", refused.Message)
+		return refused, nil
+	}
+	return nil, fmt.Errorf("dry run of a runner pod: %w", err)
+}
+
+// admissionRefusal is the ScalingBlocked condition for a pod the API server refused
+// (quota, Pod Security, a policy engine); nil for any other error.
+func admissionRefusal(err error) *metav1.Condition {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || !(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) {
+		return nil
+	}
+	reason := corralv1.ReasonAdmissionRejected
+	if strings.Contains(err.Error(), "exceeded quota") {
+		reason = corralv1.ReasonQuotaExceeded
+	}
+	return condition(corralv1.ConditionScalingBlocked, reason, status.Status().Message)
+}

@@ -1,0 +1,105 @@
+package controller
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// expectationTimeout bounds how long a creation is expected to show up in the cache: after
+// it, the cache is trusted again (a create that hung is then either visible or failed).
+const expectationTimeout = 2 * time.Minute
+
+// expectations remember, per pool, the runners this process is creating until the cache
+// shows their pods, and the pods it removed until the cache shows them going, as the
+// ReplicaSet controller does. A reconcile that starts before the cache caught up with the
+// previous one counts the creations as pending and the removals as gone, so a pool never
+// overshoots maxRunners, even for a moment, and spends no GitHub call it does not need.
+//
+// This is the one piece of decision state kept only in memory, and losing it is safe: a new
+// process starts with a cache filled by a fresh, consistent list of the API server, which
+// shows every pod a previous process created; a creation the previous process had not
+// finished left a registration without a pod, which the sweep removes after its grace.
+type expectations struct {
+	mu    sync.Mutex
+	pools map[types.UID]map[string]expectation // by runner name
+}
+
+// expectation is a change the cache does not show yet.
+type expectation struct {
+	since   time.Time
+	removal bool // a removal; else a creation
+}
+
+// expect records that the runner name of the pool is being created.
+func (e *expectations) expect(pool types.UID, name string, now time.Time) {
+	e.set(pool, name, expectation{since: now})
+}
+
+// removed records that the runner's pod was deleted (or released).
+func (e *expectations) removed(pool types.UID, name string, now time.Time) {
+	e.set(pool, name, expectation{since: now, removal: true})
+}
+
+func (e *expectations) set(pool types.UID, name string, x expectation) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pools == nil {
+		e.pools = map[types.UID]map[string]expectation{}
+	}
+	if e.pools[pool] == nil {
+		e.pools[pool] = map[string]expectation{}
+	}
+	e.pools[pool][name] = x
+}
+
+// forget drops a creation that failed (no pod will come).
+func (e *expectations) forget(pool types.UID, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.pools[pool], name)
+}
+
+// forgetPool drops everything about a pool that is gone.
+func (e *expectations) forgetPool(pool types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.pools, pool)
+}
+
+// observe settles what the cache now shows (or what timed out): creations whose pods
+// appeared, removals whose pods are gone or being deleted. It returns the runners without
+// those this process already removed (the cache may still show them as they were), and the
+// names of the creations still in flight.
+func (e *expectations) observe(pool types.UID, runners []runnerPod, now time.Time) ([]runnerPod, map[string]bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	pending := e.pools[pool]
+	if len(pending) == 0 {
+		return runners, nil
+	}
+	shown := make(map[string]runnerState, len(runners))
+	for _, rp := range runners {
+		shown[rp.name()] = rp.state
+	}
+	inFlight := map[string]bool{}
+	for name, x := range pending {
+		state, ok := shown[name]
+		settled := ok && !x.removal || x.removal && (!ok || state == stateDeleting)
+		if settled || now.Sub(x.since) > expectationTimeout {
+			delete(pending, name)
+			continue
+		}
+		if !x.removal {
+			inFlight[name] = true
+		}
+	}
+	kept := runners[:0:0]
+	for _, rp := range runners {
+		if x, ok := pending[rp.name()]; !ok || !x.removal {
+			kept = append(kept, rp)
+		}
+	}
+	return kept, inFlight
+}

@@ -1,0 +1,213 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/forge"
+	"github.com/corral-run/corral/internal/github"
+	"github.com/corral-run/corral/internal/runner"
+)
+
+// AnnotationBusy marks a runner pod whose runner took a job. Runners are ephemeral: once busy,
+// a runner never becomes idle again, so the mark is never removed.
+const AnnotationBusy = "corral.run/busy"
+
+// ExitCodeVersionDeprecated is the runner's exit code when GitHub no longer accepts its
+// version (with ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=1).
+const ExitCodeVersionDeprecated = 7
+
+// runnerState is where a runner pod is in its life, as the controller sees it.
+type runnerState int
+
+const (
+	statePending  runnerState = iota // created, not yet running
+	stateIdle                        // running, waiting for a job
+	stateBusy                        // running a job
+	stateFinished                    // the pod terminated
+	stateDeleting                    // the pod is being deleted
+)
+
+func (s runnerState) String() string {
+	return [...]string{"pending", "idle", "busy", "finished", "deleting"}[s]
+}
+
+// runnerPod is a runner pod of the pool with what the controller derived from it.
+type runnerPod struct {
+	pod        *corev1.Pod
+	state      runnerState
+	runnerID   int64
+	current    bool  // built from the pool's current template
+	hasJIT     bool  // its JIT Secret exists
+	busyMarked bool  // the pod carries AnnotationBusy
+	exitCode   int32 // the runner container's exit code; -1 while it has not terminated
+}
+
+func (p runnerPod) name() string { return p.pod.Name }
+
+// active reports whether the runner counts towards the pool's size.
+func (p runnerPod) active() bool {
+	return p.state == statePending || p.state == stateIdle || p.state == stateBusy
+}
+
+// age is how long the pod has existed at now.
+func (p runnerPod) age(now time.Time) time.Duration { return now.Sub(p.pod.CreationTimestamp.Time) }
+
+// observation is everything a reconcile decides from: the pool with its persisted history,
+// its runner pods, its demand, the creations still in flight and, when the forge was asked
+// this time, what it said. plan turns it into actions without any further I/O.
+type observation struct {
+	pool    *corralv1.RunnerPool
+	now     time.Time
+	prefix  string
+	runners []runnerPod
+	demand  Demand
+	// inFlight names runners being created whose pods the cache does not show yet.
+	inFlight map[string]bool
+	// forge is what the forge said this reconcile; nil when it was not asked.
+	forge *forgeView
+}
+
+// forgeView is a sweep's reading of the forge: the pool's registrations as listed, and a
+// per-runner lookup of each pod the listing did not show (a paginated listing misses
+// entries while runners come and go, so only a lookup can prove a registration is gone).
+type forgeView struct {
+	listed  map[string]forge.Runner
+	lookups map[string]lookup
+	// err is the error that cut the reading short; the view is then unusable.
+	err error
+}
+
+// lookup is the answer to a per-runner read.
+type lookup struct {
+	runner forge.Runner
+	gone   bool
+}
+
+// observe lists the pool's pods and JIT Secrets from the cache and reads its demand.
+func (r *RunnerPoolReconciler) observe(ctx context.Context, pool *corralv1.RunnerPool) (*observation, error) {
+	sel := client.MatchingLabels{corralv1.LabelPool: pool.Name}
+	pods := &corev1.PodList{}
+	if err := r.Client.List(ctx, pods, client.InNamespace(pool.Namespace), sel,
+		client.MatchingLabels{corralv1.LabelComponent: corralv1.ComponentRunner}); err != nil {
+		return nil, fmt.Errorf("listing runner pods: %w", err)
+	}
+	secrets := &metav1.PartialObjectMetadataList{}
+	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := r.Client.List(ctx, secrets, client.InNamespace(pool.Namespace), sel,
+		client.MatchingLabels{corralv1.LabelComponent: corralv1.ComponentJITConfig}); err != nil {
+		return nil, fmt.Errorf("listing JIT Secrets: %w", err)
+	}
+	jit := make(map[string]bool, len(secrets.Items))
+	for _, s := range secrets.Items {
+		jit[s.Name] = true
+	}
+	o := &observation{pool: pool, prefix: github.RunnerNamePrefix(pool.Name, pool.UID), now: r.now()}
+	if r.DemandOf != nil {
+		o.demand = r.DemandOf(pool, o.now)
+	}
+	o.runners = classify(pool, pods.Items, o.demand.BusyRunners, jit)
+	o.runners, o.inFlight = r.expect.observe(pool.UID, o.runners, o.now)
+	return o, nil
+}
+
+// classify derives each pod's state. busy names runners known to run a job (from webhook
+// demand); jitSecrets names the JIT Secrets that exist. Pure.
+func classify(pool *corralv1.RunnerPool, pods []corev1.Pod, busy, jitSecrets map[string]bool) []runnerPod {
+	hash := runner.TemplateHash(pool)
+	out := make([]runnerPod, 0, len(pods))
+	for i := range pods {
+		pod := &pods[i]
+		if !metav1.IsControlledBy(pod, pool) {
+			continue // anyone can copy a label; only the pool's own pods are its runners
+		}
+		id, _ := strconv.ParseInt(pod.Annotations[corralv1.AnnotationRunnerID], 10, 64)
+		rp := runnerPod{
+			pod:        pod,
+			runnerID:   id,
+			current:    pod.Annotations[corralv1.AnnotationTemplateHash] == hash,
+			hasJIT:     jitSecrets[runner.JITSecretName(pod.Name)],
+			busyMarked: pod.Annotations[AnnotationBusy] == "true",
+			exitCode:   exitCode(pod),
+		}
+		switch {
+		case pod.DeletionTimestamp != nil:
+			rp.state = stateDeleting
+		case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
+			rp.state = stateFinished
+		case rp.busyMarked || busy[pod.Name]:
+			rp.state = stateBusy
+		case pod.Status.Phase == corev1.PodRunning:
+			rp.state = stateIdle
+		default:
+			rp.state = statePending
+		}
+		out = append(out, rp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].pod.Name < out[j].pod.Name })
+	return out
+}
+
+// exitCode is the runner container's exit code, or -1 when it did not terminate.
+func exitCode(pod *corev1.Pod) int32 {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == runner.RunnerContainerName && cs.State.Terminated != nil {
+			return cs.State.Terminated.ExitCode
+		}
+	}
+	return -1
+}
+
+// readForge asks the forge what a sweep needs, when one is due: the pool's registrations,
+// and a lookup of every pod that looks idle but was not listed. It is the only forge read
+// before plan; its error (if any) is part of the view.
+func (r *RunnerPoolReconciler) readForge(ctx context.Context, o *observation, f *forgeSession) {
+	if !sweepDue(o, r.opts()) {
+		return
+	}
+	v := &forgeView{listed: map[string]forge.Runner{}, lookups: map[string]lookup{}}
+	o.forge = v
+	list, err := f.runners(ctx, o.prefix)
+	if err != nil {
+		v.err = err
+		return
+	}
+	for _, reg := range list {
+		v.listed[reg.Name] = reg
+	}
+	for _, rp := range needLookup(o, r.opts()) {
+		reg, err := f.runner(ctx, rp.runnerID)
+		switch forge.KindOf(err) {
+		case "":
+			v.lookups[rp.name()] = lookup{runner: reg}
+		case forge.KindGone:
+			v.lookups[rp.name()] = lookup{gone: true}
+		default:
+			v.err = err
+			return
+		}
+	}
+}
+
+// needLookup returns the pods a sweep must look up one by one: idle (or pending) runners old
+// enough to be registered that the listing did not show. Pure.
+func needLookup(o *observation, opts Options) []runnerPod {
+	var out []runnerPod
+	for _, rp := range o.runners {
+		if (rp.state != stateIdle && rp.state != statePending) || rp.runnerID == 0 || rp.age(o.now) <= opts.OrphanGrace {
+			continue
+		}
+		if _, listed := o.forge.listed[rp.name()]; !listed {
+			out = append(out, rp)
+		}
+	}
+	return out
+}
