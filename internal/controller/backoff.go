@@ -37,16 +37,26 @@ func doubling(n int32, base, ceiling time.Duration) time.Duration {
 	return min(d, ceiling)
 }
 
-// withFailures is h with n more runner failures at now, the last described by msg.
-func withFailures(h corralv1.PoolHistory, n int32, msg string, now time.Time) corralv1.PoolHistory {
+// withFailures is h with n more runner failures, the last at `at`, described by msg.
+func withFailures(h corralv1.PoolHistory, n int32, msg string, at time.Time) corralv1.PoolHistory {
 	if n == 0 {
 		return h
 	}
-	at := metav1.NewTime(now)
+	if h.LastRunnerFailureTime != nil {
+		at = latest(at, h.LastRunnerFailureTime.Time)
+	}
+	t := metav1.NewTime(at)
 	h.RunnerFailures += n
-	h.LastRunnerFailureTime = &at
+	h.LastRunnerFailureTime = &t
 	h.LastRunnerFailure = truncate(msg, 1024)
 	return h
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // truncate cuts s to at most n bytes, on a rune boundary.
@@ -75,12 +85,12 @@ func runnerBackoffUntil(h corralv1.PoolHistory, now time.Time) (time.Time, bool)
 func nextHistory(o *observation, p plan, out outcome) corralv1.PoolHistory {
 	h := *p.history.DeepCopy()
 	var successes, failures int32
-	last := ""
+	last, at := "", time.Time{}
 	for _, rm := range out.removed {
 		switch {
 		case rm.failure != "":
 			failures++
-			last = rm.failure
+			last, at = rm.failure, latest(at, rm.failedAt)
 			if rm.rp.exitCode == ExitCodeVersionDeprecated {
 				h.DeprecatedTemplateHash = rm.rp.pod.Annotations[corralv1.AnnotationTemplateHash]
 			}
@@ -90,9 +100,9 @@ func nextHistory(o *observation, p plan, out outcome) corralv1.PoolHistory {
 	}
 	if out.admission != nil {
 		failures++
-		last = "the API server refused a runner pod: " + out.admission.Message
+		last, at = "the API server refused a runner pod: "+out.admission.Message, o.now
 	}
-	h = withFailures(h, failures, last, o.now)
+	h = withFailures(h, failures, last, at)
 	if failures == 0 && successes > 0 {
 		h.RunnerFailures, h.LastRunnerFailureTime, h.LastRunnerFailure = 0, nil, ""
 	}
@@ -141,11 +151,12 @@ func waitingForForge(pool *corralv1.RunnerPool) *metav1.Condition {
 		return c
 	}
 	return condition(corralv1.ConditionScalingBlocked, corralv1.ReasonGitHubUnavailable,
-		fmt.Sprintf("calls to GitHub resume at %s", pool.Status.History.ForgeRetryTime.UTC().Format("15:04:05Z")))
+		"calls to GitHub back off exponentially (status.history.forgeRetryTime)")
 }
 
-// forgeCondition says why the forge failed this reconcile; its message never names a
-// runner, so repeated attempts with the same cause write the same words.
+// forgeCondition says why the forge failed this reconcile. Its message names neither a
+// runner nor a time, so repeated attempts with the same cause write the same words (the
+// retry time is in the history).
 func forgeCondition(err error, h corralv1.PoolHistory) (*metav1.Condition, *metav1.Condition) {
 	kind := forge.KindOf(err)
 	switch kind {
@@ -156,8 +167,7 @@ func forgeCondition(err error, h corralv1.PoolHistory) (*metav1.Condition, *meta
 			fmt.Sprintf("GitHub rate limit reached; calls resume at %s", h.ForgeRetryTime.UTC().Format("15:04:05Z"))), nil
 	case forge.KindTransient, forge.KindGone, forge.KindBusy:
 		return condition(corralv1.ConditionScalingBlocked, corralv1.ReasonGitHubUnavailable,
-			fmt.Sprintf("GitHub is failing (%s); calls resume at %s after %d failed attempts", answerOf(err),
-				h.ForgeRetryTime.UTC().Format("15:04:05Z"), h.ForgeFailures)), nil
+			fmt.Sprintf("GitHub is failing (%s); calls back off exponentially (status.history.forgeRetryTime)", answerOf(err))), nil
 	}
 	reason := corralv1.ReasonConfigInvalid
 	switch kind {

@@ -58,6 +58,17 @@ func (p runnerPod) active() bool {
 	return p.state == statePending || p.state == stateIdle || p.state == stateBusy
 }
 
+// finishedAt is when the runner container terminated, as the kubelet recorded it; now when
+// it recorded no time.
+func (p runnerPod) finishedAt(now time.Time) time.Time {
+	for _, cs := range p.pod.Status.ContainerStatuses {
+		if cs.Name == runner.RunnerContainerName && cs.State.Terminated != nil && !cs.State.Terminated.FinishedAt.IsZero() {
+			return cs.State.Terminated.FinishedAt.Time
+		}
+	}
+	return now
+}
+
 // age is how long the pod has existed at now.
 func (p runnerPod) age(now time.Time) time.Duration { return now.Sub(p.pod.CreationTimestamp.Time) }
 

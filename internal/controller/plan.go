@@ -53,8 +53,10 @@ type removal struct {
 	deregister bool
 	// why is the Event reason; "" records none.
 	why string
-	// failure, when set, says why the runner counts as failed once it is removed.
-	failure string
+	// failure, when set, says why the runner counts as failed once it is removed, and
+	// failedAt when it failed (from the pod, so that every reconcile agrees).
+	failure  string
+	failedAt time.Time
 	// keepIfBusy keeps the pod, marked busy, when the forge says its runner took a job.
 	keepIfBusy bool
 }
@@ -142,7 +144,7 @@ func (p *plan) planRunner(o *observation, opts Options, i int, forgeOK, drainExp
 		case drainExpired:
 			p.remove(rp, removal{why: whyAbandoned})
 		case canDeregister:
-			p.remove(rp, removal{deregister: true, why: whyFailed, failure: exitMessage(rp)})
+			p.remove(rp, removal{deregister: true, why: whyFailed, failure: exitMessage(rp), failedAt: rp.finishedAt(o.now)})
 		}
 	case statePending, stateIdle:
 		p.planLive(o, opts, rp, canDeregister)
@@ -184,7 +186,8 @@ func (p *plan) planLive(o *observation, opts Options, rp *runnerPod, canDeregist
 		p.wake(opts.OrphanGrace - age + time.Second)
 	case rp.state == statePending && age >= opts.PendingTimeout:
 		if canDeregister {
-			p.remove(rp, removal{deregister: true, why: whyStuck, failure: stuckMessage(rp, opts), keepIfBusy: true})
+			p.remove(rp, removal{deregister: true, why: whyStuck, failure: stuckMessage(rp, opts), keepIfBusy: true,
+				failedAt: rp.pod.CreationTimestamp.Add(opts.PendingTimeout)})
 			if reason := stuckReason(rp.pod); reason == corralv1.ReasonUnschedulable {
 				p.blocked = condition(corralv1.ConditionScalingBlocked, reason, stuckMessage(rp, opts))
 			}

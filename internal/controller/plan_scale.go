@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/runner"
@@ -77,17 +78,17 @@ func (p *plan) planScale(o *observation, opts Options, forgeOK bool) {
 func (p *plan) historyWithPlannedFailures(o *observation) corralv1.PoolHistory {
 	h := o.pool.Status.History
 	var n int32
-	last := ""
+	last, at := "", time.Time{}
 	for _, rm := range p.removals {
 		if rm.failure != "" {
 			n++
-			last = rm.failure
+			last, at = rm.failure, latest(at, rm.failedAt)
 			if rm.rp.exitCode == ExitCodeVersionDeprecated {
 				h.DeprecatedTemplateHash = rm.rp.pod.Annotations[corralv1.AnnotationTemplateHash]
 			}
 		}
 	}
-	return withFailures(h, n, last, o.now)
+	return withFailures(h, n, last, at)
 }
 
 // mayCreate reports whether runners may be created now: not while the forge or runner

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,6 +22,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/autoscale"
@@ -94,9 +98,11 @@ var _ = AfterSuite(func() {
 
 // startManager runs the controller as cmd/corral does, until ctx ends.
 func startManager(ctx context.Context) {
+	byObject := controller.CacheByObject()
+	byObject[&corralv1.RunnerPool{}] = cache.ByObject{Label: notStandalone}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:     env.Scheme,
-		Cache:      cache.Options{ByObject: controller.CacheByObject()},
+		Cache:      cache.Options{ByObject: byObject},
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: configControllerOptions(),
 	})
@@ -203,7 +209,7 @@ func setPhase(pod *corev1.Pod, phase corev1.PodPhase, exitCode int32) {
 		p.Status.Phase = phase
 		state := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
 		if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-			state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode}}
+			state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, FinishedAt: metav1.Now()}}
 		}
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "runner", State: state, Image: "runner", ImageID: "runner"}}
 		return k8s.Status().Update(ctx, p)
@@ -246,4 +252,53 @@ func networkPolicies(ns string) []networkingv1.NetworkPolicy {
 // configControllerOptions allows a second manager in the same process (restart tests).
 func configControllerOptions() ctrlconfig.Controller {
 	return ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}
+}
+
+// labelStandalone marks pools that only hand-driven reconcilers see: the suite's manager
+// does not cache them, so a test controls every reconcile, its clock and its client.
+const labelStandalone = "corral-test/standalone"
+
+var notStandalone = func() labels.Selector {
+	req, err := labels.NewRequirement(labelStandalone, selection.DoesNotExist, nil)
+	if err != nil {
+		panic(err)
+	}
+	return labels.NewSelector().Add(*req)
+}()
+
+// standalone is a reconciler driven by hand, as a fresh operator process would be: its
+// own (empty) memory, reading through c, at the time now returns.
+func standalone(c client.Client, now func() time.Time) *controller.RunnerPoolReconciler {
+	opts := suiteOptions
+	opts.CreateConcurrency, opts.MaxCreatesPerReconcile = 4, 50
+	return &controller.RunnerPoolReconciler{Client: c, APIReader: k8s, Forges: controller.GitHubForges{Factory: factory}, Options: opts, Now: now}
+}
+
+// reconcileBy runs one reconcile of pool with r.
+func reconcileBy(r reconcile.Reconciler, pool *corralv1.RunnerPool) ctrl.Result {
+	GinkgoHelper()
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pool)})
+	Expect(client.IgnoreNotFound(err)).To(Or(Succeed(), MatchError(reconcile.TerminalError(nil))))
+	return res
+}
+
+// laggingClient is a client whose pod and Secret lists miss everything created in the last
+// lag, as an informer cache that has not caught up with recent creations does.
+type laggingClient struct {
+	client.Client
+	lag time.Duration
+}
+
+func (c laggingClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if err := c.Client.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	fresh := func(o metav1.Object) bool { return time.Since(o.GetCreationTimestamp().Time) < c.lag }
+	switch l := list.(type) {
+	case *corev1.PodList:
+		l.Items = slices.DeleteFunc(l.Items, func(p corev1.Pod) bool { return fresh(&p) })
+	case *metav1.PartialObjectMetadataList:
+		l.Items = slices.DeleteFunc(l.Items, func(p metav1.PartialObjectMetadata) bool { return fresh(&p) })
+	}
+	return nil
 }

@@ -177,7 +177,10 @@ func DecodeJITConfig(encoded string) (runnerID int64, name string, err error) {
 func (s *Server) handleListRunners(w http.ResponseWriter, r *http.Request, _ *principal, sc Scope) {
 	name := r.URL.Query().Get("name")
 	s.mu.Lock()
-	hook := s.onPage
+	hook, perPage := s.onPage, s.perPage
+	if perPage == 0 {
+		perPage = s.opts.RunnersPerPage
+	}
 	s.mu.Unlock()
 	if hook != nil {
 		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
@@ -192,7 +195,7 @@ func (s *Server) handleListRunners(w http.ResponseWriter, r *http.Request, _ *pr
 	}
 	s.mu.Unlock()
 	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
-	from, to := paginate(w, r, len(all), s.opts.RunnersPerPage)
+	from, to := paginate(w, r, len(all), perPage)
 	writeJSON(w, http.StatusOK, struct {
 		TotalCount int          `json:"total_count"`
 		Runners    []runnerJSON `json:"runners"`

@@ -100,6 +100,7 @@ type Server struct {
 	forced    map[string]forcedLimit
 	faults    []*faultEntry
 	onPage    func(sc Scope, page int) // called before a page of runners is read
+	perPage   int                      // caps runner listings' page size; 0: Options.RunnersPerPage
 	hooks     hookState // App webhooks and their delivery log (deliveries.go)
 
 	hs     *httptest.Server
@@ -227,4 +228,12 @@ func (s *Server) OnRunnersPage(hook func(sc Scope, page int)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onPage = hook
+}
+
+// SetRunnersPerPage caps the page size of runner listings from now on (0 restores
+// Options.RunnersPerPage).
+func (s *Server) SetRunnersPerPage(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.perPage = n
 }
