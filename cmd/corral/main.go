@@ -51,7 +51,7 @@ func main() {
 	flag.StringVar(&o.operatorNS, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace: credentials Secrets there may be shared with other namespaces (default: $POD_NAMESPACE).")
 	flag.IntVar(&o.controller.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "RunnerPools reconciled in parallel.")
 	flag.IntVar(&o.controller.CreateConcurrency, "runner-create-concurrency", 8, "Runners of one pool created in parallel.")
-	flag.DurationVar(&o.controller.SweepInterval, "sweep-interval", 3*time.Minute, "How often each pool's GitHub registrations are compared with its pods (orphans and stale runners removed).")
+	flag.DurationVar(&o.controller.SweepInterval, "sweep-interval", 30*time.Minute, "How often each pool's GitHub registrations are compared with its pods when nothing else calls for it: a safety net. Pools are also swept after an operator restart and while orphan candidates wait out their grace.")
 	flag.DurationVar(&o.controller.OrphanGrace, "orphan-grace", time.Minute, "How long a registration without a pod is left alone before the sweep removes it.")
 	flag.DurationVar(&o.controller.PendingTimeout, "pending-timeout", 10*time.Minute, "How long a runner pod may stay pending before it is replaced.")
 	flag.DurationVar(&o.controller.DrainTimeout, "drain-timeout", 10*time.Minute, "How long deletion waits for GitHub (busy runner, unusable credentials) before finalizers are released with a warning.")

@@ -25,6 +25,8 @@ type outcome struct {
 	// waiting: something waits for a busy runner to let go.
 	waiting bool
 	created int
+	// leftBehind names registrations a failed creation could not remove: orphan candidates.
+	leftBehind []string
 	// admission is set when the API server refused a runner pod.
 	admission *metav1.Condition
 	// forgeErr stopped the forge calls of this reconcile (nil when none failed).
@@ -176,6 +178,7 @@ func (r *RunnerPoolReconciler) releasePool(ctx context.Context, pool *corralv1.R
 		return fmt.Errorf("releasing pool finalizer: %w", err)
 	}
 	r.expect.forgetPool(pool.UID)
+	r.writes.forget(pool.UID)
 	return nil
 }
 

@@ -64,6 +64,13 @@ func (r *RunnerPoolReconciler) createRunners(ctx context.Context, o *observation
 			if created {
 				out.created++
 			}
+			var left leftBehind
+			if errors.As(err, &left) {
+				out.leftBehind = append(out.leftBehind, left.name)
+				if admissionRefusal(left.err) != nil {
+					refused, err = admissionRefusal(left.err), nil
+				}
+			}
 			if refused != nil {
 				out.admission = refused
 			}
@@ -98,6 +105,7 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation,
 		r.expect.forget(o.pool.UID, name)
 		if derr := f.deregister(ctx, reg.ID); derr != nil {
 			log.FromContext(ctx).Info("runner registration left for the sweep", "runner", name, "error", derr.Error())
+			return false, nil, leftBehind{name: name, err: fmt.Errorf("creating runner pod %s: %w", name, err)}
 		}
 		if refused := admissionRefusal(err); refused != nil {
 			return false, refused, nil
@@ -149,3 +157,13 @@ func admissionRefusal(err error) *metav1.Condition {
 	}
 	return condition(corralv1.ConditionScalingBlocked, reason, status.Status().Message)
 }
+
+// leftBehind is a creation that failed after registering its runner and could not remove
+// the registration: the sweep must look for it.
+type leftBehind struct {
+	name string
+	err  error
+}
+
+func (e leftBehind) Error() string { return e.err.Error() }
+func (e leftBehind) Unwrap() error { return e.err }

@@ -106,6 +106,11 @@ func nextHistory(o *observation, p plan, out outcome) corralv1.PoolHistory {
 	if failures == 0 && successes > 0 {
 		h.RunnerFailures, h.LastRunnerFailureTime, h.LastRunnerFailure = 0, nil, ""
 	}
+	for _, name := range out.leftBehind {
+		if len(h.OrphanCandidates) < corralv1.MaxOrphanCandidates {
+			h.OrphanCandidates = append(h.OrphanCandidates, corralv1.OrphanCandidate{Name: name, FirstSeen: metav1.NewTime(o.now)})
+		}
+	}
 	var rl *forge.RateLimitError
 	switch kind := forge.KindOf(out.forgeErr); {
 	case kind == "":

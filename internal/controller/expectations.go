@@ -4,7 +4,10 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 )
 
 // expectationTimeout bounds how long a creation is expected to show up in the cache: after
@@ -103,3 +106,60 @@ func (e *expectations) observe(pool types.UID, runners []runnerPod, now time.Tim
 	}
 	return kept, inFlight
 }
+
+// ownWrites remembers, per pool, the status this process last wrote until the cache shows
+// it. The pool a reconcile reads comes from the cache, which may not show the previous
+// reconcile's status write yet (the pod event that triggered this reconcile can overtake
+// it): the history a decision rests on (a failure just counted, a backoff just started)
+// would be missing. Only the controller writes the status apart from the demand, so the
+// status it wrote last is the newest there is: it is laid over the cached one. Losing this
+// on restart is safe: a new process's cache starts from a consistent list.
+type ownWrites struct {
+	mu    sync.Mutex
+	pools map[types.UID]corralv1.RunnerPoolStatus
+}
+
+// record remembers st as the status written for pool.
+func (w *ownWrites) record(pool types.UID, st *corralv1.RunnerPoolStatus) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pools == nil {
+		w.pools = map[types.UID]corralv1.RunnerPoolStatus{}
+	}
+	w.pools[pool] = *withoutDemand(st)
+}
+
+// overlay lays the status last written for pool over what the cache showed, until the
+// cache shows it.
+func (w *ownWrites) overlay(pool *corralv1.RunnerPool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	mine, ok := w.pools[pool.UID]
+	if !ok {
+		return
+	}
+	if equality.Semantic.DeepEqual(withoutDemand(&pool.Status), &mine) {
+		delete(w.pools, pool.UID)
+		return
+	}
+	demand := pool.Status.DeepCopy()
+	pool.Status = *mine.DeepCopy()
+	setDemand(&pool.Status, demand)
+}
+
+// forget drops a pool that is gone.
+func (w *ownWrites) forget(pool types.UID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.pools, pool)
+}
+
+// withoutDemand is st without the part the webhook receiver writes.
+func withoutDemand(st *corralv1.RunnerPoolStatus) *corralv1.RunnerPoolStatus {
+	out := st.DeepCopy()
+	setDemand(out, &corralv1.RunnerPoolStatus{})
+	return out
+}
+
+// setDemand copies the webhook receiver's part of the status from src to dst.
+func setDemand(dst, src *corralv1.RunnerPoolStatus) { dst.Jobs = src.Jobs }

@@ -80,7 +80,9 @@ func unschedulable(p *corev1.Pod) {
 
 // testPool is a pool with minIdle 1 and maxRunners 10, then changed by mods.
 func testPool(mods ...gen.PoolModifier) *corralv1.RunnerPool {
-	return gen.RunnerPool("ci", mods...)
+	p := gen.RunnerPool("ci", mods...)
+	p.CreationTimestamp = metav1.NewTime(t0.Add(-time.Minute))
+	return p
 }
 
 // observed builds the observation plan sees of pool with pods at t0.

@@ -85,6 +85,9 @@ type observation struct {
 	inFlight map[string]bool
 	// forge is what the forge said this reconcile; nil when it was not asked.
 	forge *forgeView
+	// processStart is when this operator process started: a pool last swept before it may
+	// hold what an earlier process left behind.
+	processStart time.Time
 }
 
 // forgeView is a sweep's reading of the forge: the pool's registrations as listed, and a
@@ -121,7 +124,7 @@ func (r *RunnerPoolReconciler) observe(ctx context.Context, pool *corralv1.Runne
 	for _, s := range secrets.Items {
 		jit[s.Name] = true
 	}
-	o := &observation{pool: pool, prefix: github.RunnerNamePrefix(pool.Name, pool.UID), now: r.now()}
+	o := &observation{pool: pool, prefix: github.RunnerNamePrefix(pool.Name, pool.UID), now: r.now(), processStart: r.started}
 	if r.DemandOf != nil {
 		o.demand = r.DemandOf(pool, o.now)
 	}

@@ -14,18 +14,25 @@ import (
 	"github.com/corral-run/corral/internal/forge"
 )
 
-// nextSweep is when the pool's registrations are next compared with its pods: every
-// SweepInterval (plus a jitter derived from the pool's UID, so that many pools spread out
-// and a restart keeps the schedule), sooner while orphan candidates wait out their grace.
-// Zero when no sweep ever ran: one is due at once.
-func nextSweep(pool *corralv1.RunnerPool, opts Options) time.Time {
-	h := pool.Status.History
-	if h.LastSweepTime == nil {
-		return time.Time{}
+// nextSweep is when the pool's registrations are next compared with its pods: at once when
+// an earlier operator process may have left something behind (the pool was last swept, or
+// created, before this process started), sooner while orphan candidates wait out their
+// grace, else every SweepInterval (plus a jitter derived from the pool's UID, so that many
+// pools spread out and a restart keeps the schedule). Nothing else needs a sweep: this
+// process's own creations either complete or clean up after themselves (or record what they
+// left as an orphan candidate), so in steady state a pool calls GitHub only for its runners.
+func nextSweep(o *observation, opts Options) time.Time {
+	h := o.pool.Status.History
+	last := o.pool.CreationTimestamp.Time
+	if h.LastSweepTime != nil {
+		last = h.LastSweepTime.Time
 	}
-	next := h.LastSweepTime.Add(opts.SweepInterval + sweepJitter(pool.UID, opts.SweepInterval))
-	if len(h.OrphanCandidates) > 0 {
-		if soon := h.LastSweepTime.Add(opts.OrphanGrace); soon.Before(next) {
+	if last.Before(o.processStart) {
+		return last
+	}
+	next := last.Add(opts.SweepInterval + sweepJitter(o.pool.UID, opts.SweepInterval))
+	for _, c := range h.OrphanCandidates {
+		if soon := c.FirstSeen.Add(opts.OrphanGrace); soon.Before(next) {
 			next = soon
 		}
 	}
@@ -41,7 +48,7 @@ func sweepDue(o *observation, opts Options) bool {
 	if !o.pool.DeletionTimestamp.IsZero() {
 		return drained(o)
 	}
-	return !o.now.Before(nextSweep(o.pool, opts))
+	return !o.now.Before(nextSweep(o, opts))
 }
 
 // drained reports whether a deleting pool has no runner left that holds it.
@@ -75,9 +82,7 @@ func (p *plan) planSweep(o *observation, opts Options) {
 	v := o.forge
 	if v == nil || v.err != nil {
 		if o.pool.DeletionTimestamp.IsZero() {
-			if next := nextSweep(o.pool, opts); !next.IsZero() {
-				p.wake(next.Sub(o.now))
-			}
+			p.wake(nextSweep(o, opts).Sub(o.now))
 		}
 		return
 	}
@@ -113,8 +118,8 @@ func (p *plan) planSweep(o *observation, opts Options) {
 	p.history.OrphanCandidates = candidates
 	if o.pool.DeletionTimestamp.IsZero() {
 		next := opts.SweepInterval + sweepJitter(o.pool.UID, opts.SweepInterval)
-		if len(candidates) > 0 {
-			next = min(next, opts.OrphanGrace)
+		for _, c := range candidates {
+			next = min(next, c.FirstSeen.Add(opts.OrphanGrace).Sub(o.now))
 		}
 		p.wake(next)
 	}

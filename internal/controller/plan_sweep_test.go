@@ -85,19 +85,27 @@ func TestSweepDue(t *testing.T) {
 	withCandidate.Status.History.OrphanCandidates = []corralv1.OrphanCandidate{{Name: "x", FirstSeen: metav1.NewTime(t0.Add(-70 * time.Second))}}
 	backingOff := last(time.Hour)
 	backingOff.Status.History.ForgeRetryTime = timeRef(t0.Add(time.Second))
+	freshCandidate := last(time.Second)
+	freshCandidate.Status.History.OrphanCandidates = []corralv1.OrphanCandidate{{Name: "x", FirstSeen: metav1.NewTime(t0.Add(-time.Second))}}
 	for _, tc := range []struct {
-		name string
-		pool *corralv1.RunnerPool
-		want bool
+		name    string
+		pool    *corralv1.RunnerPool
+		started time.Duration // how long before t0 this process started
+		want    bool
 	}{
-		{"never swept", pool, true},
-		{"swept a moment ago", last(time.Second), false},
-		{"swept an interval (and its jitter) ago", last(testOptions.SweepInterval + testOptions.SweepInterval/10), true},
-		{"a candidate waits out its grace", withCandidate, true},
-		{"the forge backs off", backingOff, false},
+		{"created by this process, never swept", pool, 2 * time.Minute, false},
+		{"created before this process started, never swept", pool, 30 * time.Second, true},
+		{"swept before this process started", last(time.Minute), 30 * time.Second, true},
+		{"swept a moment ago", last(time.Second), time.Hour, false},
+		{"swept an interval (and its jitter) ago", last(testOptions.SweepInterval + testOptions.SweepInterval/10), time.Hour, true},
+		{"a candidate waited out its grace", withCandidate, time.Hour, true},
+		{"a candidate still within its grace", freshCandidate, time.Hour, false},
+		{"the forge backs off", backingOff, time.Minute, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := sweepDue(observed(tc.pool, Demand{}), testOptions); got != tc.want {
+			o := observed(tc.pool, Demand{})
+			o.processStart = t0.Add(-tc.started)
+			if got := sweepDue(o, testOptions); got != tc.want {
 				t.Errorf("sweepDue = %v, want %v", got, tc.want)
 			}
 		})

@@ -41,7 +41,8 @@ type Options struct {
 	CreateConcurrency int
 	// MaxCreatesPerReconcile bounds the runners created by one reconcile; more follow at once.
 	MaxCreatesPerReconcile int
-	// SweepInterval is how often a pool's registrations are compared with its pods.
+	// SweepInterval is how often a pool's registrations are compared with its pods when
+	// nothing else calls for it (a restart, orphan candidates): a safety net.
 	SweepInterval time.Duration
 	// OrphanGrace is how long a registration without a pod is left alone, so runners being
 	// created are never taken for orphans.
@@ -67,7 +68,7 @@ func (o Options) withDefaults() Options {
 	if o.MaxCreatesPerReconcile == 0 {
 		o.MaxCreatesPerReconcile = 50
 	}
-	def(&o.SweepInterval, 3*time.Minute)
+	def(&o.SweepInterval, 30*time.Minute)
 	def(&o.OrphanGrace, time.Minute)
 	def(&o.PendingTimeout, 10*time.Minute)
 	def(&o.DrainTimeout, 10*time.Minute)
@@ -99,6 +100,9 @@ type RunnerPoolReconciler struct {
 	Options Options
 
 	expect expectations
+	writes ownWrites
+	// started is when SetupWithManager ran: pools last swept before it are swept at once.
+	started time.Time
 }
 
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch;update;patch
@@ -117,6 +121,7 @@ func (r *RunnerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	r.writes.overlay(pool)
 	if pool.DeletionTimestamp.IsZero() {
 		if err := r.ensureFinalizer(ctx, pool); err != nil {
 			return ctrl.Result{}, err
@@ -203,6 +208,7 @@ func (r *RunnerPoolReconciler) ensureFinalizer(ctx context.Context, pool *corral
 // fixing one resumes the pools that use it).
 func (r *RunnerPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options = r.Options.withDefaults()
+	r.started = r.now()
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corralv1.RunnerPool{}, credentialsIndex, indexCredentials); err != nil {
 		return fmt.Errorf("indexing pools by credentials: %w", err)
 	}

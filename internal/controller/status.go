@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -98,9 +99,14 @@ func (r *RunnerPoolReconciler) writeStatus(ctx context.Context, pool *corralv1.R
 	base := pool.DeepCopy()
 	modified := pool.DeepCopy()
 	modified.Status = *st
-	if err := r.Client.Status().Patch(ctx, modified, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+	if err := r.Client.Status().Patch(ctx, modified, client.MergeFrom(base)); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.writes.forget(pool.UID)
+			return nil
+		}
 		return fmt.Errorf("writing status: %w", err)
 	}
+	r.writes.record(pool.UID, st)
 	return nil
 }
 

@@ -1,0 +1,122 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/forge"
+)
+
+// TestForgeSessionTrips: once the forge failed, no further call of the reconcile is sent;
+// per-runner answers (gone, busy) do not trip it; the forge is built once, on first use.
+func TestForgeSessionTrips(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		first    error
+		wantSent int32
+		tripped  bool
+	}{
+		{"transient", forge.ErrTransient, 1, true},
+		{"rate limited", &forge.RateLimitError{Until: t0, Err: errors.New("limit")}, 1, true},
+		{"refused credential", forge.ErrUnauthorized, 1, true},
+		{"gone is an answer", forge.ErrGone, 3, false},
+		{"busy is an answer", forge.ErrBusy, 3, false},
+		{"success", nil, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent, built atomic.Int32
+			f := &fakeForge{deregister: func(int64) error {
+				if sent.Add(1) == 1 {
+					return tc.first
+				}
+				return nil
+			}}
+			s := &forgeSession{build: func(context.Context) (Forge, error) { built.Add(1); return f, nil }}
+			for i := range 3 {
+				_ = s.deregister(context.Background(), int64(i+1))
+			}
+			if sent.Load() != tc.wantSent || built.Load() != 1 {
+				t.Errorf("sent %d calls (built %d times), want %d (built once)", sent.Load(), built.Load(), tc.wantSent)
+			}
+			if (s.err() != nil) != tc.tripped {
+				t.Errorf("tripped = %v, want %v", s.err(), tc.tripped)
+			}
+		})
+	}
+	// A forge that cannot be built (a missing Secret) trips the session without any call.
+	s := &forgeSession{build: func(context.Context) (Forge, error) { return nil, forge.ErrCredentialsInvalid }}
+	if _, err := s.runners(context.Background(), "p-"); forge.KindOf(err) != forge.KindCredentials || s.answered() {
+		t.Errorf("err %v, answered %v", err, s.answered())
+	}
+}
+
+func TestForgeSessionDeregisterGone(t *testing.T) {
+	s := &forgeSession{build: func(context.Context) (Forge, error) {
+		return &fakeForge{deregister: func(int64) error { return forge.ErrGone }}, nil
+	}}
+	if err := s.deregister(context.Background(), 1); err != nil || !s.answered() {
+		t.Errorf("a registration already gone counts as removed: %v", err)
+	}
+}
+
+func TestExpectations(t *testing.T) {
+	pool := testPool()
+	var e expectations
+	shown := observed(pool, Demand{}, runnerFixture(pool, "aaaaa", 1)).runners
+	e.expect(pool.UID, runnerName(pool, "aaaaa"), t0)
+	e.expect(pool.UID, runnerName(pool, "bbbbb"), t0)
+	runners, inFlight := e.observe(pool.UID, shown, t0.Add(time.Second))
+	if len(runners) != 1 || len(inFlight) != 1 || !inFlight[runnerName(pool, "bbbbb")] {
+		t.Errorf("after the cache showed aaaaa: runners %d, in flight %v; want bbbbb in flight", len(runners), inFlight)
+	}
+	// A removal the cache does not show yet hides the pod from the plan.
+	e.removed(pool.UID, runnerName(pool, "aaaaa"), t0)
+	if runners, _ := e.observe(pool.UID, shown, t0.Add(time.Second)); len(runners) != 0 {
+		t.Errorf("a removed pod the cache still shows is no runner: %d", len(runners))
+	}
+	if runners, _ := e.observe(pool.UID, nil, t0.Add(time.Second)); len(runners) != 0 {
+		t.Errorf("settled removal")
+	}
+	if runners, _ := e.observe(pool.UID, shown, t0.Add(2*time.Second)); len(runners) != 1 {
+		t.Errorf("once settled, the cache is trusted again")
+	}
+	// A creation that never shows up is trusted no more after the timeout.
+	if _, inFlight := e.observe(pool.UID, nil, t0.Add(expectationTimeout+time.Second)); len(inFlight) != 0 {
+		t.Errorf("expired creations still in flight: %v", inFlight)
+	}
+	e.forgetPool(pool.UID)
+	if _, inFlight := e.observe(pool.UID, nil, t0); inFlight != nil {
+		t.Errorf("a forgotten pool has nothing in flight")
+	}
+}
+
+// TestOwnWrites: a reconcile that reads the pool from a cache that has not caught up with
+// the previous reconcile's status write decides on the status it wrote.
+func TestOwnWrites(t *testing.T) {
+	pool := testPool()
+	var w ownWrites
+	written := pool.Status.DeepCopy()
+	written.History.RunnerFailures = 1
+	written.History.DeprecatedTemplateHash = "abc"
+	w.record(pool.UID, written)
+
+	stale := pool.DeepCopy()
+	stale.Status.Jobs = []corralv1.Job{{ID: 7, State: corralv1.JobQueued}}
+	w.overlay(stale)
+	if stale.Status.History.DeprecatedTemplateHash != "abc" || len(stale.Status.Jobs) != 1 {
+		t.Errorf("overlay: history %+v, jobs %v; want the written history and the cache's demand", stale.Status.History, stale.Status.Jobs)
+	}
+	caughtUp := pool.DeepCopy()
+	caughtUp.Status = *written.DeepCopy()
+	w.overlay(caughtUp)
+	later := pool.DeepCopy()
+	later.Status.History.RunnerFailures = 5 // nothing recorded any more: the cache is trusted
+	w.overlay(later)
+	if later.Status.History.RunnerFailures != 5 {
+		t.Errorf("once the cache showed the write, it is trusted again: %+v", later.Status.History)
+	}
+}
