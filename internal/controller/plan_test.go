@@ -226,9 +226,9 @@ func TestPlanForgeBackoff(t *testing.T) {
 	pool.Status.History.ForgeFailures = 3
 	pool.Status.History.ForgeRetryTime = timeRef(t0.Add(4 * time.Second))
 	pods := []corev1.Pod{
-		runnerFixture(pool, "aaaaa", 1, exited(1)),            // would deregister
-		runnerFixture(pool, "bbbbb", 2, deletingSince(0)),     // would deregister
-		runnerFixture(pool, "ccccc", 3, exited(0)),            // needs no call
+		runnerFixture(pool, "aaaaa", 1, exited(1)),                    // would deregister
+		runnerFixture(pool, "bbbbb", 2, deletingSince(0)),             // would deregister
+		runnerFixture(pool, "ccccc", 3, exited(0)),                    // needs no call
 		runnerFixture(pool, "ddddd", 4, pendingPod, ageOf(time.Hour)), // stuck: would deregister
 	}
 	o := observed(pool, Demand{}, pods...)

@@ -101,7 +101,7 @@ type Server struct {
 	faults    []*faultEntry
 	onPage    func(sc Scope, page int) // called before a page of runners is read
 	perPage   int                      // caps runner listings' page size; 0: Options.RunnersPerPage
-	hooks     hookState // App webhooks and their delivery log (deliveries.go)
+	hooks     hookState                // App webhooks and their delivery log (deliveries.go)
 
 	hs     *httptest.Server
 	closed chan struct{}
