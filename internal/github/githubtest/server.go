@@ -100,7 +100,7 @@ type Server struct {
 	forced    map[string]forcedLimit
 	faults    []*faultEntry
 	onPage    func(sc Scope, page int) // called before a page of runners is read
-	hooks     hookState // App webhooks and their delivery log (deliveries.go)
+	hooks     hookState                // App webhooks and their delivery log (deliveries.go)
 
 	hs     *httptest.Server
 	closed chan struct{}
