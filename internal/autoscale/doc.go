@@ -11,13 +11,15 @@
 //
 // Workers match each job to one pool (its runs-on labels against the pool's labels plus
 // the implicit ones, its repository against the pool's scope; see RunnerLabels and
-// docs/autoscaling.md) and record it in the pool's status.jobs, the demand store shared by
-// every replica: a server-side apply under the field manager corral-webhook with the
+// docs/autoscaling.md) and record it in the pool's status.demand, the demand store shared
+// by every replica: a server-side apply under the field manager corral-webhook with the
 // pool's resourceVersion as a precondition, retried on conflict, so concurrent replicas
-// lose no update. A job's state only moves forward (Queued -> InProgress -> Completed);
-// completed jobs are kept for a while so late or redelivered events cannot resurrect them;
-// entries with no news expire and the list is bounded. The reconciler reads the demand with
-// DemandOf and never writes status.jobs.
+// lose no update. status.demand is compact (api/v1alpha1.PoolDemand: a few space-separated
+// strings, about 20 bytes a job, at most 2,000 jobs): queued jobs, running jobs with the
+// suffix of the pool's runner that took them, and tombstones of jobs done, so late or
+// redelivered events cannot resurrect them. A job's state only moves forward; entries with
+// no news expire. The reconciler reads the demand with DemandOf and never writes
+// status.demand.
 //
 // With GitHub App credentials configured, the leader periodically reads the App's webhook
 // delivery log and replays (or asks GitHub to redeliver) the workflow_job deliveries that

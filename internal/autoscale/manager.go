@@ -10,7 +10,7 @@ import (
 )
 
 // The receiver reads pools from the cache, reads the webhook and recovery Secrets with
-// uncached GETs, and applies status.jobs.
+// uncached GETs, and applies status.demand.
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get

@@ -26,7 +26,7 @@ const (
 
 // Results of applying a job event to the demand store (corral_webhook_job_events_total).
 const (
-	resultApplied   = "applied"   // written to a pool's status.jobs
+	resultApplied   = "applied"   // written to a pool's status.demand
 	resultUnchanged = "unchanged" // the pool already knew (duplicate or out of order)
 	resultUnmatched = "unmatched" // no pool matches the job
 	resultPoolGone  = "pool_gone" // the pool was deleted meanwhile
@@ -67,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "corral_webhook_store_conflicts_total",
-			Help: "Writes of status.jobs retried because another writer changed the pool first.",
+			Help: "Writes of status.demand retried because another writer changed the pool first.",
 		}),
 		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_webhook_recovered_deliveries_total",
@@ -131,8 +131,8 @@ func newDemandCollector(reader client.Reader, ttl time.Duration) *demandCollecto
 	labels := []string{"namespace", "pool"}
 	return &demandCollector{
 		reader: reader, ttl: ttl,
-		queued: prometheus.NewDesc("corral_pool_queued_jobs", "Jobs queued for the pool and not yet taken by a runner (status.jobs).", labels, nil),
-		busy:   prometheus.NewDesc("corral_pool_busy_runners_by_jobs", "Runners running one of the pool's jobs, per status.jobs.", labels, nil),
+		queued: prometheus.NewDesc("corral_pool_queued_jobs", "Jobs queued for the pool and not yet taken by a runner (status.demand).", labels, nil),
+		busy:   prometheus.NewDesc("corral_pool_busy_runners_by_jobs", "Runners running one of the pool's jobs, per status.demand.", labels, nil),
 		oldest: prometheus.NewDesc("corral_pool_oldest_queued_job_age_seconds", "Age of the pool's longest-waiting queued job; 0 when none.", labels, nil),
 	}
 }
@@ -149,7 +149,8 @@ func (c *demandCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var pools corralv1.RunnerPoolList
-	if err := c.reader.List(ctx, &pools); err != nil {
+	// DemandOf only reads the pools: no need to copy the cache's objects.
+	if err := c.reader.List(ctx, &pools, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	now := time.Now()

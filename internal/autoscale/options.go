@@ -14,7 +14,7 @@ import (
 )
 
 // FieldManager is the server-side-apply field manager under which the webhook receiver
-// writes status.jobs. The reconciler uses another and never writes status.jobs.
+// writes status.demand. The reconciler uses another and never writes status.demand.
 const FieldManager = "corral-webhook"
 
 // SecretKeyPrefix names the keys of the webhook Secret that hold accepted secrets: every key
@@ -187,7 +187,7 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// policy is the bookkeeping rule of status.jobs.
+// policy is the bookkeeping rule of status.demand.
 func (o Options) policy() Policy {
 	return Policy{DemandTTL: o.DemandTTL, CompletedTTL: o.CompletedTTL, MaxJobs: corralv1.MaxTrackedJobs}
 }
