@@ -19,8 +19,7 @@ import (
 	"github.com/corral-run/corral/internal/github"
 )
 
-// maxWriteAttempts bounds the conflict retries of one write; the work queue retries the
-// events later with backoff if they are all spent.
+// maxWriteAttempts bounds the conflict retries of one write.
 const maxWriteAttempts = 8
 
 // store is the demand store: each pool's status.demand. It reads a pool, merges events into
@@ -41,10 +40,20 @@ type store struct {
 	now     func() time.Time
 }
 
+// lastWrite is what a write of a pool's demand left: the pool as the API server stored
+// it (only what the store reads of it) and the resourceVersion the write was based on.
+// The next write of the pool starts from it while the cache still shows that older
+// version, which spares a conflict on a busy pool.
+type lastWrite struct {
+	basedOn string
+	pool    *corralv1.RunnerPool
+}
+
 // apply merges events into the demand of the pool key and returns the result
-// (resultApplied, resultUnchanged, resultPoolGone or resultRejected). An error means the
-// events were not recorded and should be retried.
-func (s *store) apply(ctx context.Context, key types.NamespacedName, events []Event) (string, error) {
+// (resultApplied, resultUnchanged, resultPoolGone or resultRejected) and what the write
+// left, for the next apply of the pool (prev, nil for none). An error means the events
+// were not recorded.
+func (s *store) apply(ctx context.Context, key types.NamespacedName, events []Event, prev *lastWrite) (string, *lastWrite, error) {
 	reader := s.cache
 	if reader == nil {
 		reader = s.api
@@ -53,40 +62,48 @@ func (s *store) apply(ctx context.Context, key types.NamespacedName, events []Ev
 		var pool corralv1.RunnerPool
 		if err := reader.Get(ctx, key, &pool); err != nil {
 			if apierrors.IsNotFound(err) {
-				return resultPoolGone, nil
+				return resultPoolGone, nil, nil
 			}
-			return "", fmt.Errorf("reading pool %s: %w", key, err)
+			return "", prev, fmt.Errorf("reading pool %s: %w", key, err)
 		}
-		if pool.DeletionTimestamp != nil {
-			return resultPoolGone, nil
+		base := &pool
+		if attempt == 1 && prev != nil && prev.pool.UID == pool.UID && prev.basedOn == pool.ResourceVersion {
+			base = prev.pool // the cache has not seen our last write yet
 		}
-		prefix := github.RunnerNamePrefix(pool.Name, pool.UID)
-		entries, changed := mergeDemand(corralv1.DecodeDemand(pool.Status.Demand), events, prefix, s.now(), s.policy)
+		if base.DeletionTimestamp != nil {
+			return resultPoolGone, nil, nil
+		}
+		prefix := github.RunnerNamePrefix(base.Name, base.UID)
+		entries, changed := mergeDemand(corralv1.DecodeDemand(base.Status.Demand), events, prefix, s.now(), s.policy)
 		if !changed {
-			return resultUnchanged, nil
+			return resultUnchanged, prev, nil
 		}
-		_, err := s.write(ctx, &pool, corralv1.EncodeDemand(entries))
+		stored, err := s.write(ctx, base, corralv1.EncodeDemand(entries))
 		switch {
 		case err == nil:
 			log.FromContext(ctx).V(1).Info("recorded workflow jobs", "pool", key, "events", len(events), "jobs", len(entries))
-			return resultApplied, nil
+			var next *lastWrite
+			if stored != nil {
+				next = &lastWrite{basedOn: base.ResourceVersion, pool: stored}
+			}
+			return resultApplied, next, nil
 		case apierrors.IsNotFound(err):
-			return resultPoolGone, nil
+			return resultPoolGone, nil, nil
 		case apierrors.IsInvalid(err):
-			log.FromContext(ctx).Error(err, "the API server refused the pool's demand; dropping the events", "pool", key, "events", len(events))
-			return resultRejected, nil
+			log.FromContext(ctx).Error(err, "the API server refused the pool's demand", "pool", key, "events", len(events))
+			return resultRejected, nil, nil
 		case !apierrors.IsConflict(err):
-			return "", fmt.Errorf("writing the demand of pool %s: %w", key, err)
+			return "", nil, fmt.Errorf("writing the demand of pool %s: %w", key, err)
 		}
 		s.metrics.conflicts.Inc()
 		if attempt == maxWriteAttempts {
-			return "", fmt.Errorf("writing the demand of pool %s: still conflicting after %d attempts: %w", key, attempt, err)
+			return "", nil, fmt.Errorf("writing the demand of pool %s: still conflicting after %d attempts: %w", key, attempt, err)
 		}
 		reader = s.api
 		// A little jitter so that replicas colliding on a busy pool spread out.
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("writing the demand of pool %s: %w", key, ctx.Err())
+			return "", nil, fmt.Errorf("writing the demand of pool %s: %w", key, ctx.Err())
 		case <-time.After(time.Duration(rand.Int64N(int64(10*time.Millisecond) * int64(attempt)))):
 		}
 	}

@@ -1,6 +1,7 @@
 package autoscale
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
@@ -18,9 +19,31 @@ import (
 	"github.com/corral-run/corral/test/gen"
 )
 
-// applyEvents is st.apply of events.
+// applyEvents is st.apply without a previous write to start from.
 func applyEvents(st *store, key types.NamespacedName, events ...Event) (string, error) {
-	return st.apply(ctx, key, events)
+	result, _, err := st.apply(ctx, key, events, nil)
+	return result, err
+}
+
+// staleReader answers every Get with the object it first read: a cache that never catches up.
+type staleReader struct {
+	client.Reader
+	mu   sync.Mutex
+	seen map[types.NamespacedName]*corralv1.RunnerPool
+}
+
+func (r *staleReader) Get(ctx context.Context, key types.NamespacedName, obj client.Object, opts ...client.GetOption) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.seen[key]; ok {
+		p.DeepCopyInto(obj.(*corralv1.RunnerPool))
+		return nil
+	}
+	if err := r.Reader.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	r.seen[key] = obj.(*corralv1.RunnerPool).DeepCopy()
+	return nil
 }
 
 var _ = Describe("the demand store", func() {
@@ -79,6 +102,26 @@ var _ = Describe("the demand store", func() {
 		Expect(jobsOf(key)).To(Equal(map[int64]string{1: "Queued/"}))
 	})
 
+	It("starts a write from its own last write while the cache lags, and from the API server when that is stale too", func() {
+		key := createPool(ns, "builders")
+		st := newStore()
+		st.cache = &staleReader{Reader: st.api, seen: map[types.NamespacedName]*corralv1.RunnerPool{}}
+		_, last, err := st.apply(ctx, key, []Event{ev(1, "queued", "", time.Now())}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(last).NotTo(BeNil())
+		_, last, err = st.apply(ctx, key, []Event{ev(2, "queued", "", time.Now())}, last)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(testutil.ToFloat64(st.metrics.conflicts)).To(BeZero(), "the hint spared the conflict")
+		Expect(jobsOf(key)).To(Equal(map[int64]string{1: "Queued/", 2: "Queued/"}))
+
+		// Another replica writes; the hint is now stale as well: one conflict, nothing lost.
+		Expect(applyEvents(newStore(), key, ev(3, "queued", "", time.Now()))).To(Equal(resultApplied))
+		_, _, err = st.apply(ctx, key, []Event{ev(4, "queued", "", time.Now())}, last)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(testutil.ToFloat64(st.metrics.conflicts)).To(Equal(1.0))
+		Expect(jobsOf(key)).To(Equal(map[int64]string{1: "Queued/", 2: "Queued/", 3: "Queued/", 4: "Queued/"}))
+	})
+
 	It("loses no job when replicas and the reconciler write the same pool at once", func() {
 		key := createPool(ns, "builders")
 		const replicas, perReplica = 3, 20
@@ -90,13 +133,14 @@ var _ = Describe("the demand store", func() {
 		errs := make(chan error, replicas*perReplica+20)
 		for r, st := range stores {
 			wg.Go(func() {
-				// Each replica's worker writes one batch at a time, retrying failed ones as
-				// the work queue does.
+				// Each replica's committer writes one batch at a time; a failed batch is
+				// answered 503 and delivered again.
+				var last *lastWrite
 				for i := range perReplica {
 					id := int64(r*1000 + i + 1)
 					var err error
 					for range 5 {
-						if _, err = st.apply(ctx, key, []Event{ev(id, "queued", "", time.Now())}); err == nil {
+						if _, last, err = st.apply(ctx, key, []Event{ev(id, "queued", "", time.Now())}, last); err == nil {
 							break
 						}
 					}

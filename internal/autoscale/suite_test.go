@@ -32,9 +32,9 @@ import (
 )
 
 // The envtest suite runs the demand store and the receiver against a real API server:
-// deliveries land in status.demand, concurrent writers lose nothing, demand survives a new
-// receiver, expires and stays small and bounded, and failed deliveries come back from the
-// App's log.
+// deliveries land in status.demand before they are acknowledged, concurrent writers lose
+// nothing, demand survives a new receiver, expires and stays small and bounded, and failed
+// deliveries come back from the App's log.
 func TestDemandStoreEnvtest(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "autoscale envtest")
