@@ -1,6 +1,8 @@
 package githubtest
 
 import (
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"time"
 )
@@ -14,8 +16,17 @@ type Fault struct {
 	Credential string
 	// Latency delays the answer.
 	Latency time.Duration
-	// Status, when set (e.g. 500, 502, 503), is answered instead of the real response.
+	// Status, when set (e.g. 500, 502, 503), is answered instead of the real response. A 403
+	// or 429 is answered as GitHub answers a secondary rate limit: its message and a
+	// Retry-After header (RetryAfter).
 	Status int
+	// Statuses, when set, are answered instead of Status: one picked at random per hit.
+	Statuses []int
+	// RetryAfter is the Retry-After of a 403 or 429 answer, rounded up to seconds; 1 s when 0.
+	RetryAfter time.Duration
+	// Probability is the chance that a matching request is hit, in (0, 1]; 0 hits every one.
+	// A request the fault spares is matched against the faults added after it.
+	Probability float64
 	// Hang holds the request without answering until the client gives up or the server
 	// closes, to exercise client timeouts.
 	Hang bool
@@ -62,14 +73,34 @@ func (s *Server) takeFault(endpoint, cred string) *Fault {
 		if (e.Endpoint != "" && e.Endpoint != endpoint) || (e.Credential != "" && e.Credential != cred) {
 			continue
 		}
+		if e.Probability > 0 && rand.Float64() >= e.Probability { //nolint:gosec // test fault, not security
+			continue
+		}
 		e.hits++
 		if e.Times > 0 && e.hits >= e.Times {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
 		}
 		f := e.Fault
+		if len(f.Statuses) > 0 {
+			f.Status = f.Statuses[rand.IntN(len(f.Statuses))] //nolint:gosec // test fault, not security
+		}
+		if f.Status != 0 && !f.Hang {
+			s.answers[f.Status]++
+		}
 		return &f
 	}
 	return nil
+}
+
+// FaultAnswers counts the answers faults gave instead of the real response, by status.
+func (s *Server) FaultAnswers() map[int]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[int]int, len(s.answers))
+	for k, v := range s.answers {
+		out[k] = v
+	}
+	return out
 }
 
 // applyFault plays f and reports whether the request should still be served normally.
@@ -94,9 +125,14 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 		}
 		return false
 	}
-	if f.Status != 0 {
+	switch f.Status {
+	case 0:
+		return true
+	case http.StatusForbidden, http.StatusTooManyRequests:
+		retry := max(1, int(math.Ceil(f.RetryAfter.Seconds())))
+		writeError(w, &apiError{status: f.Status, docURL: secondaryDocs, retryAfter: retry, message: secondaryMessage})
+	default:
 		writeError(w, &apiError{status: f.Status, message: http.StatusText(f.Status)})
-		return false
 	}
-	return true
+	return false
 }

@@ -100,7 +100,9 @@ type Server struct {
 	forced    map[string]forcedLimit
 	faults    []*faultEntry
 	onPage    func(sc Scope, page int) // called before a page of runners is read
-	hooks     hookState // App webhooks and their delivery log (deliveries.go)
+	hooks     hookState                // App webhooks and their delivery log (deliveries.go)
+	history   history                  // every registration and JIT configuration (history.go)
+	answers   map[int]int              // status -> answers a fault gave
 
 	hs     *httptest.Server
 	closed chan struct{}
@@ -123,6 +125,7 @@ func New(opts Options) *Server {
 		primary:       map[string]*primaryBucket{},
 		secondary:     map[string]*secondaryWindow{},
 		forced:        map[string]forcedLimit{},
+		answers:       map[int]int{},
 		closed:        make(chan struct{}),
 	}
 	s.handler = s.routes()
