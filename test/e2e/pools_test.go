@@ -19,6 +19,7 @@ import (
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/cmd/fake-github/app"
 	"github.com/corral-run/corral/internal/github"
+	"github.com/corral-run/corral/internal/github/githubtest"
 	"github.com/corral-run/corral/test/gen"
 )
 
@@ -91,10 +92,10 @@ func podNames(pods []corev1.Pod) []string {
 }
 
 // registrations returns the names of the fake GitHub's runners that belong to pool, sorted.
-func registrations(ctx context.Context, g Gomega, pool *corralv1.RunnerPool) []app.Runner {
+func registrations(ctx context.Context, g Gomega, pool *corralv1.RunnerPool) []githubtest.Runner {
 	all, err := env.gh.Runners(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	var out []app.Runner
+	var out []githubtest.Runner
 	for _, r := range all {
 		if github.OwnsRunnerName(prefix(pool), r.Name) {
 			out = append(out, r)
@@ -104,7 +105,7 @@ func registrations(ctx context.Context, g Gomega, pool *corralv1.RunnerPool) []a
 	return out
 }
 
-func runnerNames(rs []app.Runner) []string {
+func runnerNames(rs []githubtest.Runner) []string {
 	out := make([]string, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, r.Name)

@@ -29,10 +29,10 @@ var _ = Describe("Killing corral mid-scale-up", func() {
 			Should(HaveLen(len(netpol.Build(pool))), "the pool is reconciled")
 
 		By("seeding what a crash between registration and pod creation leaves: a podless registration")
-		orphan, err := env.gh.Register(ctx, app.RegisterRequest{Name: github.NewRunnerName(prefix(pool)), Labels: []string{"e2e"}})
+		orphan, err := env.gh.Register(ctx, githubtest.RunnerSpec{Name: github.NewRunnerName(prefix(pool)), Labels: []string{"e2e"}, Ephemeral: true})
 		Expect(err).NotTo(HaveOccurred())
 		// A runner of another pool whose name merely starts with this pool's prefix.
-		foreign, err := env.gh.Register(ctx, app.RegisterRequest{Name: prefix(pool) + "xy-abcde", Labels: []string{"e2e"}})
+		foreign, err := env.gh.Register(ctx, githubtest.RunnerSpec{Name: prefix(pool) + "xy-abcde", Labels: []string{"e2e"}, Ephemeral: true})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { _ = env.gh.RunnerAction(ctx, foreign.Name, app.ActionRemove) })
 
