@@ -39,7 +39,7 @@ type minuteStat struct {
 func (e *environment) churn(ctx context.Context, pt *podTimes, rate float64, d time.Duration) (churnResult, error) {
 	r := churnResult{rate: rate, duration: d}
 	const name = "churn"
-	if err := e.createPool(ctx, nsLimits, name, e.info, 0, 200); err != nil {
+	if err := e.createPool(ctx, nsLimits, name, e.fake, 0, 200); err != nil {
 		return r, err
 	}
 	time.Sleep(2 * time.Second)

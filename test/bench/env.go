@@ -29,7 +29,6 @@ type environment struct {
 	k8s          client.Client
 
 	fake, fakeRelaxed *harness.FakeGitHub
-	info, infoRelaxed app.Info
 	gh, ghRelaxed     *app.Client
 	corral            *harness.Corral
 	metricsURL        string
@@ -123,9 +122,8 @@ func (e *environment) startFakes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.info, e.infoRelaxed = e.fake.Info, e.fakeRelaxed.Info
 	e.gh, e.ghRelaxed = e.fake.Client, e.fakeRelaxed.Client
-	e.corral.Options.WebhookSecret = e.info.WebhookSecretName
+	e.corral.Options.WebhookSecret = e.fake.Info.WebhookSecretName
 	for _, c := range []*app.Client{e.gh, e.ghRelaxed} {
 		if e.cfg.latency > 0 {
 			if err := c.InjectFault(ctx, app.FaultRequest{Latency: e.cfg.latency.String()}); err != nil {

@@ -25,12 +25,9 @@ const (
 	nsOther  = "bench-other"
 )
 
-// createPool creates a pool in ns registering with the fake described by info.
-func (e *environment) createPool(ctx context.Context, ns, name string, info app.Info, minIdle, maxRunners int32) error {
-	pool := gen.RunnerPool(name, gen.WithNamespace(ns), gen.WithURL(info.PoolURL), gen.WithCredentials(info.SecretName),
-		gen.WithCABundle(info.CAConfigMapName, app.CABundleKey), gen.WithLabels(name),
-		gen.WithMinIdle(minIdle), gen.WithMaxRunners(maxRunners))
-	pool.UID, pool.Generation = "", 0
+// createPool creates a pool in ns registering with the fake f.
+func (e *environment) createPool(ctx context.Context, ns, name string, f *harness.FakeGitHub, minIdle, maxRunners int32) error {
+	pool := f.Pool(ns, name, gen.WithLabels(name), gen.WithMinIdle(minIdle), gen.WithMaxRunners(maxRunners))
 	if err := e.k8s.Create(ctx, pool); err != nil {
 		return fmt.Errorf("creating pool %s/%s: %w", ns, name, err)
 	}
@@ -76,7 +73,7 @@ type burstResult struct {
 func (e *environment) burst(ctx context.Context, pt *podTimes, n int) (burstResult, error) {
 	r := burstResult{n: n, bound: limitBound(n, 1)}
 	name := fmt.Sprintf("burst-%d", n)
-	if err := e.createPool(ctx, nsLimits, name, e.info, 0, int32(n)); err != nil {
+	if err := e.createPool(ctx, nsLimits, name, e.fake, 0, int32(n)); err != nil {
 		return r, err
 	}
 	time.Sleep(2 * time.Second) // the pool's first reconcile (no runner: minIdle 0)
@@ -290,7 +287,7 @@ func (e *environment) scale(ctx context.Context, pt *podTimes, runners, others i
 		return r, err
 	}
 	start = time.Now()
-	if err := e.createPool(ctx, nsScale, "scale", e.infoRelaxed, int32(runners), int32(runners)); err != nil {
+	if err := e.createPool(ctx, nsScale, "scale", e.fakeRelaxed, int32(runners), int32(runners)); err != nil {
 		return r, err
 	}
 	if _, _, err := waitPods(ctx, pt, "scale", runners, 15*time.Minute); err != nil {

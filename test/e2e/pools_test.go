@@ -41,12 +41,7 @@ func newNamespace(ctx context.Context, prefix string) string {
 // credentials and CA), with label e2e and the given modifiers. When the spec ends the pool is
 // deleted and the suite waits for the drain, so no registration outlives the spec.
 func createPool(ctx context.Context, ns, name string, mods ...gen.PoolModifier) *corralv1.RunnerPool {
-	base := []gen.PoolModifier{
-		gen.WithNamespace(ns), gen.WithURL(env.fakeInfo.PoolURL), gen.WithCredentials(env.fakeInfo.SecretName),
-		gen.WithCABundle(env.fakeInfo.CAConfigMapName, app.CABundleKey), gen.WithLabels("e2e"),
-	}
-	pool := gen.RunnerPool(name, append(base, mods...)...)
-	pool.UID, pool.Generation = "", 0 // the API server assigns them
+	pool := env.fake.Pool(ns, name, append([]gen.PoolModifier{gen.WithLabels("e2e")}, mods...)...)
 	Expect(env.k8s.Create(ctx, pool)).To(Succeed())
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(client.IgnoreNotFound(env.k8s.Delete(ctx, pool))).To(Succeed())

@@ -89,13 +89,28 @@ func (c *Corral) Args() []string {
 // Start runs the binary and waits until it is ready (and, with webhooks, until the receiver
 // listens).
 func (c *Corral) Start() error {
+	p, err := c.Launch()
+	if err != nil {
+		return err
+	}
+	return c.WaitReady(p)
+}
+
+// Launch runs the binary and returns at once; Proc is the new process.
+func (c *Corral) Launch() (*Process, error) {
 	c.Starts++
 	p, err := Start(Command{Name: c.Options.Name, Bin: c.Options.Bin, Args: c.Args(), Env: c.Options.Env,
 		Log: filepath.Join(c.Options.LogDir, c.Options.Name+".log")})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.Proc = p
+	return p, nil
+}
+
+// WaitReady waits until p, a process of this corral, is ready (and, with webhooks, until the
+// receiver listens).
+func (c *Corral) WaitReady(p *Process) error {
 	if err := p.WaitHTTP("http://"+c.ProbeAddr+"/readyz", time.Minute); err != nil {
 		return err
 	}

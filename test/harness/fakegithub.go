@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/cmd/fake-github/app"
+	"github.com/corral-run/corral/test/gen"
 )
 
 // FakeOptions configure a fake GitHub process (cmd/fake-github serve).
@@ -74,4 +76,17 @@ func (f *FakeGitHub) ApplyCredentials(ctx context.Context, c *Cluster, ns string
 func (f *FakeGitHub) ApplyWebhookSecret(ctx context.Context, c *Cluster) error {
 	_, err := c.Kubectl(ctx, "apply", "-n", OperatorNamespace, "-f", f.Info.WebhookSecretManifest)
 	return err
+}
+
+// Pool is a RunnerPool in namespace ns registering with this fake (its org URL, App
+// credentials and CA, applied there with ApplyCredentials), with the given modifiers. UID and
+// generation are left for the API server to assign.
+func (f *FakeGitHub) Pool(ns, name string, mods ...gen.PoolModifier) *corralv1.RunnerPool {
+	base := []gen.PoolModifier{
+		gen.WithNamespace(ns), gen.WithURL(f.Info.PoolURL), gen.WithCredentials(f.Info.SecretName),
+		gen.WithCABundle(f.Info.CAConfigMapName, app.CABundleKey),
+	}
+	pool := gen.RunnerPool(name, append(base, mods...)...)
+	pool.UID, pool.Generation = "", 0
+	return pool
 }
