@@ -24,8 +24,11 @@ type Fault struct {
 	Statuses []int
 	// RetryAfter is the Retry-After of a 403 or 429 answer, rounded up to seconds; 1 s when 0.
 	RetryAfter time.Duration
-	// Probability is the chance that a matching request is hit, in (0, 1]; 0 hits every one.
-	// A request the fault spares is matched against the faults added after it.
+	// Probability is the share of matching requests hit, in (0, 1]; 0 hits every one. Which
+	// ones is random, but the share holds over every few requests rather than only on
+	// average: hits are dealt from shuffled decks of deckSize requests holding
+	// Probability*deckSize hits (the fraction of a hit decided at random per deck). A request
+	// the fault spares is matched against the faults added after it.
 	Probability float64
 	// Hang holds the request without answering until the client gives up or the server
 	// closes, to exercise client timeouts.
@@ -37,6 +40,32 @@ type Fault struct {
 type faultEntry struct {
 	Fault
 	hits int
+	deck []bool // the next requests' fates under Probability, drawn from the end
+}
+
+// deckSize is how many requests a deck of a probabilistic fault decides.
+const deckSize = 10
+
+// spares reports whether the fault's probability spares the next matching request.
+func (e *faultEntry) spares() bool {
+	if e.Probability <= 0 || e.Probability >= 1 {
+		return false
+	}
+	if len(e.deck) == 0 {
+		want := e.Probability * deckSize
+		hits := int(want)
+		if rand.Float64() < want-float64(hits) { //nolint:gosec // test fault, not security
+			hits++
+		}
+		e.deck = make([]bool, deckSize)
+		for i := range hits {
+			e.deck[i] = true
+		}
+		rand.Shuffle(deckSize, func(i, j int) { e.deck[i], e.deck[j] = e.deck[j], e.deck[i] }) //nolint:gosec // test fault
+	}
+	hit := e.deck[len(e.deck)-1]
+	e.deck = e.deck[:len(e.deck)-1]
+	return !hit
 }
 
 // InjectFault adds f and returns a function that removes it. Faults are matched in the order
@@ -73,7 +102,7 @@ func (s *Server) takeFault(endpoint, cred string) *Fault {
 		if (e.Endpoint != "" && e.Endpoint != endpoint) || (e.Credential != "" && e.Credential != cred) {
 			continue
 		}
-		if e.Probability > 0 && rand.Float64() >= e.Probability { //nolint:gosec // test fault, not security
+		if e.spares() {
 			continue
 		}
 		e.hits++
