@@ -156,6 +156,10 @@ type Stats struct {
 	// Requests is every REST API request; FaultAnswers those a fault answered, by status.
 	Requests     int         `json:"requests"`
 	FaultAnswers map[int]int `json:"faultAnswers"`
+	// RunnerPages counts the runner listing pages served, RunnerLaterPages those after the
+	// first (a listing that --runners-per-page spread over several pages).
+	RunnerPages      int64 `json:"runnerPages"`
+	RunnerLaterPages int64 `json:"runnerLaterPages"`
 	// Deliveries is every webhook delivery attempt, DeliveriesFailed those not answered 2xx.
 	Deliveries       int `json:"deliveries"`
 	DeliveriesFailed int `json:"deliveriesFailed"`

@@ -8,7 +8,7 @@ import "net/http"
 
 func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
 	st := Stats{Registrations: map[string]int{}, Removed: map[string]int{}, FaultAnswers: s.gh.FaultAnswers(),
-		Requests: s.gh.TotalCalls()}
+		Requests: s.gh.TotalCalls(), RunnerPages: s.pages.Load(), RunnerLaterPages: s.later.Load()}
 	for _, j := range s.jobs.list() {
 		switch j.State {
 		case JobQueued:

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/corral-run/corral/internal/github/githubtest"
@@ -34,6 +35,8 @@ type Server struct {
 	jobs   *dispatcher
 	agent  *agent // nil without a kubeconfig
 	log    *slog.Logger
+	// pages counts the runner listing pages served, later those after the first.
+	pages, later atomic.Int64
 }
 
 // Run serves a fake GitHub until ctx is done. It writes its Info and manifests to cfg.Dir
@@ -62,6 +65,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer gh.Close()
 
 	s := &Server{cfg: cfg, gh: gh, log: log}
+	gh.OnRunnersPage(func(_ githubtest.Scope, page int) {
+		s.pages.Add(1)
+		if page > 1 {
+			s.later.Add(1)
+		}
+	})
 	s.app = gh.AddApp(githubtest.AppOptions{Installation: githubtest.InstallationOptions{Owner: cfg.Org}})
 	secret := cfg.WebhookSecret
 	if secret == "" {
