@@ -16,8 +16,10 @@ import (
 
 // errorStatuses are what the fake answers a request the error fault hits: server errors and
 // GitHub's two secondary-limit answers (with Retry-After).
-var errorStatuses = []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
-	http.StatusTooManyRequests, http.StatusForbidden}
+func errorStatuses() []int {
+	return []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
+		http.StatusTooManyRequests, http.StatusForbidden}
+}
 
 // runRecord is what happened during the run, by the run's clock.
 type runRecord struct {
@@ -149,6 +151,7 @@ func (e *environment) planJobs(r *runRecord) []action {
 	}
 	out := make([]action, 0, len(sizes))
 	for i, n := range sizes {
+		pools := e.cfg.pools
 		pool := pools[len(pools)-1].name
 		if rand.Float64() < pools[0].share { //nolint:gosec // a random pool
 			pool = pools[0].name
@@ -167,7 +170,7 @@ func (e *environment) planJobs(r *runRecord) []action {
 
 // errorsOn makes the fake answer cfg.errorRate of the REST requests with an error.
 func (e *environment) errorsOn(ctx context.Context) error {
-	return e.gh.InjectFault(ctx, app.FaultRequest{Probability: e.cfg.errorRate, Statuses: errorStatuses, RetryAfter: "1s"})
+	return e.gh.InjectFault(ctx, app.FaultRequest{Probability: e.cfg.errorRate, Statuses: errorStatuses(), RetryAfter: "1s"})
 }
 
 // outageStarts takes GitHub's REST API fully down: every request is answered 503.

@@ -35,8 +35,11 @@ type poolSpec struct {
 	share               float64 // of the jobs
 }
 
-// pools of the run: two, with different sizes, sharing one GitHub App (one credential).
-var pools = []poolSpec{{name: "alpha", minIdle: 2, maxRunners: 6, share: 0.6}, {name: "beta", minIdle: 1, maxRunners: 4, share: 0.4}}
+// runPools are the pools of a run: two, with different sizes, sharing one GitHub App (one
+// credential).
+func runPools() []poolSpec {
+	return []poolSpec{{name: "alpha", minIdle: 2, maxRunners: 6, share: 0.6}, {name: "beta", minIdle: 1, maxRunners: 4, share: 0.4}}
+}
 
 // environment is what the run started and watches.
 type environment struct {
@@ -166,7 +169,7 @@ func (e *environment) startReplicas(ctx context.Context) error {
 }
 
 func (e *environment) createPools(ctx context.Context) error {
-	for _, p := range pools {
+	for _, p := range e.cfg.pools {
 		pool := e.fake.Pool(namespace, p.name, gen.WithLabels(labelsOf(p.name)[2]),
 			gen.WithMinIdle(p.minIdle), gen.WithMaxRunners(p.maxRunners))
 		if err := e.cluster.Client.Create(ctx, pool); err != nil {
@@ -180,7 +183,7 @@ func (e *environment) createPools(ctx context.Context) error {
 func (e *environment) warmUp(ctx context.Context) error {
 	e.log.logf("waiting for the pools' warm runners")
 	return waitFor(ctx, 3*time.Minute, "every pool running its minIdle runners", func() (bool, error) {
-		for _, p := range pools {
+		for _, p := range e.cfg.pools {
 			n, err := e.runningPods(ctx, p.name)
 			if err != nil || n < int(p.minIdle) {
 				return false, nil

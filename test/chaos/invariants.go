@@ -105,7 +105,7 @@ func (e *environment) errorRateRow(r *runRecord) row {
 // faults counts the answers of the error fault (every status it picks).
 func faults(st app.Stats) int {
 	n := 0
-	for _, s := range errorStatuses {
+	for _, s := range errorStatuses() {
 		n += st.FaultAnswers[s]
 	}
 	return n
@@ -244,7 +244,7 @@ func story(reg app.RegistrationRecord) string {
 func (e *environment) maxRunnersRow() row {
 	rw := row{name: "never more live runner pods of a pool than its maxRunners (API server watch)"}
 	var parts, bounds []string
-	for _, p := range pools {
+	for _, p := range e.cfg.pools {
 		pk := e.pods.peak(p.name)
 		parts = append(parts, fmt.Sprintf("%s %d", p.name, pk.n))
 		bounds = append(bounds, fmt.Sprintf("%s %d", p.name, p.maxRunners))
@@ -262,7 +262,7 @@ func (e *environment) maxRunnersRow() row {
 func (e *environment) jitRow(r *runRecord, f facts) row {
 	jit := f.stats.Registrations[githubtest.ViaJIT]
 	minIdle := 0
-	for _, p := range pools {
+	for _, p := range e.cfg.pools {
 		minIdle += int(p.minIdle)
 	}
 	crashes := 0
@@ -326,7 +326,7 @@ func (e *environment) outageWritesRow(r *runRecord) row {
 	rw := row{name: "RunnerPool status writes during the outage, per pool (no hot loop)",
 		bound: "controller ≤ pod changes + 2 + 1 per 30 s, each pool"}
 	var parts []string
-	for _, p := range pools {
+	for _, p := range e.cfg.pools {
 		c := e.writes.count(p.name, r.outageStart, r.outageEnd)
 		changes := e.pods.changes(p.name, r.outageStart, r.outageEnd)
 		limit := changes + 2 + int(e.cfg.outage/(30*time.Second))

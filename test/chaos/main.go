@@ -48,6 +48,7 @@ type config struct {
 	drainTimeout time.Duration // how long the queued jobs may take to complete after the churn
 	failpoints   string        // CORRAL_FAILPOINTS for both replicas
 	k8sBin       string
+	pools        []poolSpec
 }
 
 // slack is added to a timing bound for what the harness itself adds: watch and informer
@@ -95,6 +96,7 @@ func parseFlags(args []string) (config, error) {
 	pickInt(&c.kills, 24, 3)
 	pickInt(&c.leaderKills, 2, 1)
 	c.minKills = map[bool]int{true: 20, false: 3}[full]
+	c.pools = runPools()
 	if c.outageAt+c.outage > c.churn {
 		return c, fmt.Errorf("the outage (%s at %s) must end within the churn (%s)", c.outage, c.outageAt, c.churn)
 	}

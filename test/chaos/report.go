@@ -27,7 +27,7 @@ func printReport(w io.Writer, r *runRecord, rows []row) string {
 	fmt.Fprintf(&b, "- machine: %s; %s; Kubernetes %s (kwok nodes); corral %s (-tags failpoints)\n",
 		machine(), runtime.Version(), harness.K8sVersion, gitDescribe())
 	var ps []string
-	for _, p := range pools {
+	for _, p := range cfg.pools {
 		ps = append(ps, fmt.Sprintf("%s (minIdle %d, maxRunners %d)", p.name, p.minIdle, p.maxRunners))
 	}
 	fmt.Fprintf(&b, "- %d jobs of %s over %s into %s; two replicas with leader election\n",
