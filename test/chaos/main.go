@@ -20,11 +20,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/corral-run/corral/test/harness"
@@ -78,24 +76,17 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	full := c.size != "smoke"
-	pick := func(v *time.Duration, f, s time.Duration) {
-		if *v == 0 {
-			*v = map[bool]time.Duration{true: f, false: s}[full]
-		}
+	harness.Preset(&c.churn, full, 9*time.Minute, 80*time.Second)
+	harness.Preset(&c.outage, full, 2*time.Minute, 20*time.Second)
+	harness.Preset(&c.outageAt, full, 3*time.Minute+30*time.Second, 25*time.Second)
+	harness.Preset(&c.drainTimeout, full, 8*time.Minute, 3*time.Minute)
+	harness.Preset(&c.jobs, full, 240, 20)
+	harness.Preset(&c.kills, full, 24, 3)
+	harness.Preset(&c.leaderKills, full, 2, 1)
+	c.minKills = 3
+	if full {
+		c.minKills = 20
 	}
-	pickInt := func(v *int, f, s int) {
-		if *v == 0 {
-			*v = map[bool]int{true: f, false: s}[full]
-		}
-	}
-	pick(&c.churn, 9*time.Minute, 80*time.Second)
-	pick(&c.outage, 2*time.Minute, 20*time.Second)
-	pick(&c.outageAt, 3*time.Minute+30*time.Second, 25*time.Second)
-	pick(&c.drainTimeout, 8*time.Minute, 3*time.Minute)
-	pickInt(&c.jobs, 240, 20)
-	pickInt(&c.kills, 24, 3)
-	pickInt(&c.leaderKills, 2, 1)
-	c.minKills = map[bool]int{true: 20, false: 3}[full]
 	c.pools = runPools()
 	if c.outageAt+c.outage > c.churn {
 		return c, fmt.Errorf("the outage (%s at %s) must end within the churn (%s)", c.outage, c.outageAt, c.churn)
@@ -116,33 +107,26 @@ func (l *logger) logf(format string, args ...any) {
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ok, err := run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		os.Exit(1)
-	}
-	if !ok {
-		os.Exit(1)
-	}
+	harness.Main("chaos", func(ctx context.Context, args []string) error {
+		cfg, err := parseFlags(args)
+		if err != nil {
+			return harness.UsageError(err)
+		}
+		return run(ctx, cfg)
+	})
 }
 
-// run sets everything up, runs the phases and checks the invariants; false when one failed.
-func run(ctx context.Context, cfg config) (bool, error) {
+// run sets everything up, runs the phases and checks the invariants; harness.ErrFailed when
+// one failed.
+func run(ctx context.Context, cfg config) error {
 	start := time.Now()
 	work, err := newWorkDir()
 	if err != nil {
-		return false, err
+		return err
 	}
 	logFile, err := os.Create(filepath.Join(work, "logs", "chaos.log"))
 	if err != nil {
-		return false, fmt.Errorf("creating chaos.log: %w", err)
+		return fmt.Errorf("creating chaos.log: %w", err)
 	}
 	defer logFile.Close()
 	log := &logger{out: io.MultiWriter(os.Stderr, logFile)}
@@ -150,26 +134,26 @@ func run(ctx context.Context, cfg config) (bool, error) {
 	e, err := setUp(ctx, cfg, work, log)
 	defer e.tearDown()
 	if err != nil {
-		return false, err
+		return err
 	}
 	r := &runRecord{cfg: cfg, started: start}
 	if err := e.warmUp(ctx); err != nil {
-		return false, err
+		return err
 	}
 	if err := e.churn(ctx, r); err != nil {
-		return false, err
+		return err
 	}
 	if err := e.drain(ctx, r); err != nil {
-		return false, err
+		return err
 	}
 	rows, err := e.check(ctx, r)
 	if err != nil {
-		return false, err
+		return err
 	}
 	e.stopReplicas()
 	leaks, err := scanLogs(ctx, e, work)
 	if err != nil {
-		return false, err
+		return err
 	}
 	rows = append(rows, leaks)
 	r.finished = time.Now()
@@ -184,7 +168,10 @@ func run(ctx context.Context, cfg config) (bool, error) {
 		}
 	}
 	log.logf("done in %s: %d of %d invariants failed; logs in %s", time.Since(start).Round(time.Second), failed, len(rows), work)
-	return failed == 0, nil
+	if failed > 0 {
+		return harness.ErrFailed
+	}
+	return nil
 }
 
 // newWorkDir creates .cache/chaos/<time>/ with bin/ and logs/.
