@@ -320,21 +320,22 @@ func outageCalls(r *runRecord) []credCalls {
 }
 
 // outageWritesRow bounds the controller's status writes by what could have changed the
-// status while GitHub was down: each change of one of the pool's pods, entering and leaving
-// the outage, and a refresh every 30 s.
+// status while GitHub was down: its inputs, i.e. each change of one of the pool's pods and
+// each webhook write of its demand (status.jobs), plus entering and leaving the outage and a
+// refresh every 30 s.
 func (e *environment) outageWritesRow(r *runRecord) row {
 	rw := row{name: "RunnerPool status writes during the outage, per pool (no hot loop)",
-		bound: "controller ≤ pod changes + 2 + 1 per 30 s, each pool"}
+		bound: "controller ≤ pod changes + webhook writes + 2 + 1 per 30 s, each pool"}
 	var parts []string
 	for _, p := range e.cfg.pools {
 		c := e.writes.count(p.name, r.outageStart, r.outageEnd)
 		changes := e.pods.changes(p.name, r.outageStart, r.outageEnd)
-		limit := changes + 2 + int(e.cfg.outage/(30*time.Second))
-		parts = append(parts, fmt.Sprintf("%s: controller %d (bound %d: %d pod changes), webhook %d, other %d",
+		limit := changes + c[writerWebhook] + 2 + int(e.cfg.outage/(30*time.Second))
+		parts = append(parts, fmt.Sprintf("%s: controller %d (bound %d), %d pod changes, webhook %d, other %d",
 			p.name, c[writerController], limit, changes, c[writerWebhook], c[writerOther]))
 		if c[writerController] > limit {
-			rw.details = append(rw.details, fmt.Sprintf("the controller wrote %s's status %d times in %s, while its pods changed %d times",
-				p.name, c[writerController], e.cfg.outage, changes))
+			rw.details = append(rw.details, fmt.Sprintf("the controller wrote %s's status %d times in %s, while its pods changed %d times and its demand %d times",
+				p.name, c[writerController], e.cfg.outage, changes, c[writerWebhook]))
 		}
 	}
 	if err := e.writes.broken(); err != nil {
