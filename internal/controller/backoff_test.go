@@ -36,6 +36,14 @@ func TestBackoffs(t *testing.T) {
 	}
 }
 
+func TestForgeAttemptsWithin(t *testing.T) {
+	for d, want := range map[time.Duration]int{0: 1, time.Second: 2, 2 * time.Second: 2, 3 * time.Second: 3, 20 * time.Second: 5, 2 * time.Minute: 7, time.Hour: 20} {
+		if got := ForgeAttemptsWithin(d); got != want {
+			t.Errorf("ForgeAttemptsWithin(%s) = %d, want %d", d, got, want)
+		}
+	}
+}
+
 // statusErr is a forge error carrying an HTTP status, as the GitHub client's are.
 type statusErr struct {
 	code int
