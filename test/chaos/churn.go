@@ -226,16 +226,22 @@ func (e *environment) killRandom(r *runRecord) {
 // killLeader kills the replica that leads (waiting up to a minute for one) and measures how
 // long until the Lease has another holder.
 func (e *environment) killLeader(ctx context.Context, r *runRecord) {
-	var i int
-	if err := waitFor(ctx, time.Minute, "a leader", func() (bool, error) { i = e.leader.current(); return i >= 0, nil }); err != nil {
+	var k leaderKill
+	// The leader may be restarting after a failpoint at that moment: look again.
+	err := waitFor(ctx, time.Minute, "a leader to kill", func() (bool, error) {
+		i := e.leader.current()
+		if i < 0 {
+			return false, nil
+		}
+		holder, _ := e.leader.lease()
+		k = leaderKill{at: time.Now(), replica: e.replicas[i].c.Name(), holder: holder}
+		return e.replicas[i].kill(), nil
+	})
+	if err != nil {
 		e.log.logf("no leader to kill: %v", err)
 		return
 	}
-	holder, _ := e.leader.lease()
-	k := leaderKill{at: time.Now(), replica: e.replicas[i].c.Name(), holder: holder}
-	if !e.replicas[i].kill() {
-		return
-	}
+	holder := k.holder
 	e.log.logf("killed the leader %s (Lease holder %s)", k.replica, holder)
 	if err := waitFor(ctx, 2*leaseDuration+30*time.Second, "a new Lease holder", func() (bool, error) {
 		h, _ := e.leader.lease()
