@@ -100,7 +100,9 @@ var _ = Describe("Killing corral mid-burst", func() {
 		})
 
 		By("queueing held jobs and killing corral as soon as the first runner pod appears")
-		Expect(env.gh.InjectFault(ctx, app.FaultRequest{Endpoint: githubtest.EndpointOrgJIT, Latency: "150ms"})).To(Succeed())
+		// Slow registrations: the 10 runners take two batches of at least 600 ms, and the
+		// deliveries are acknowledged only once their demand is recorded.
+		Expect(env.gh.InjectFault(ctx, app.FaultRequest{Endpoint: githubtest.EndpointOrgJIT, Latency: "600ms"})).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(env.gh.ClearFaults(ctx)).To(Succeed()) })
 		resp, err := env.gh.Queue(ctx, app.QueueRequest{Count: jobs, Labels: []string{"self-hosted", "linux", label}, Hold: true})
 		Expect(err).NotTo(HaveOccurred())
