@@ -135,6 +135,12 @@ func nextHistory(o *observation, p plan, out outcome) corralv1.PoolHistory {
 	case errors.As(out.forgeErr, &rl):
 		until := metav1.NewTime(rl.Until)
 		h.ForgeRetryTime = &until
+	case kind == forge.KindTransient && out.answered:
+		// GitHub answered other calls of this reconcile: it is up but flaky, so the next
+		// attempt comes soon; the backoff grows only while nothing gets through.
+		h.ForgeFailures = 1
+		until := metav1.NewTime(o.now.Add(forgeBackoff(1)))
+		h.ForgeRetryTime = &until
 	case kind == forge.KindTransient:
 		h.ForgeFailures++
 		until := metav1.NewTime(o.now.Add(forgeBackoff(h.ForgeFailures)))
