@@ -20,6 +20,9 @@ type podDriver interface {
 	arch(runner string) string
 }
 
+// parallelDeliveries bounds the deliveries of one queue request in flight at once.
+const parallelDeliveries = 16
+
 // job is a Job with the dispatcher's bookkeeping.
 type job struct {
 	Job
@@ -78,18 +81,34 @@ func (d *dispatcher) queue(ctx context.Context, req QueueRequest) (QueueResponse
 	}
 	d.mu.Unlock()
 
-	var resp QueueResponse
+	// GitHub sends the deliveries of a burst in parallel, not one after the other: a
+	// receiver that answers once it recorded the job (as Corral's does) sees them together.
+	var (
+		resp QueueResponse
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, parallelDeliveries)
+	)
 	for _, j := range created {
-		if d.send(ctx, "queued", j.Job).Succeeded() {
-			resp.Delivered++
-		} else {
-			resp.Failed++
-		}
-		d.mu.Lock()
-		j.announced = true
-		resp.Jobs = append(resp.Jobs, j.Job)
-		d.mu.Unlock()
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ok := d.send(ctx, "queued", j.Job).Succeeded()
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if ok {
+				resp.Delivered++
+			} else {
+				resp.Failed++
+			}
+			j.announced = true
+		})
 	}
+	wg.Wait()
+	d.mu.Lock()
+	for _, j := range created {
+		resp.Jobs = append(resp.Jobs, j.Job)
+	}
+	d.mu.Unlock()
 	d.log.Info("jobs queued", "count", count, "labels", strings.Join(req.Labels, ","), "hold", req.Hold, "delivered", resp.Delivered)
 	return resp, nil
 }
