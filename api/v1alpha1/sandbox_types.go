@@ -75,6 +75,7 @@ const DefaultAppArmorLocalhostProfile = "corral-podman"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'Podman' || !has(self.seccompProfile) || self.seccompProfile.type != 'RuntimeDefault'",message="containers Podman cannot run under the RuntimeDefault seccomp profile (it blocks clone/unshare/mount): use Localhost or Unconfined"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.appArmorProfile) || self.appArmorProfile.type != 'Unconfined'",message="containers None relaxes nothing: appArmorProfile must not be Unconfined"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.networking)",message="networking applies to containers Podman only"
+// +kubebuilder:validation:XValidation:rule="!has(self.seLinuxOptions) || (!has(self.seLinuxOptions.user) && !has(self.seLinuxOptions.role) && !has(self.seLinuxOptions.level))",message="seLinuxOptions may set only type: user, role and level would step outside the container's SELinux confinement"
 type SandboxSpec struct {
 	// containers says whether jobs may run containers: Podman (rootless podman/buildah) or
 	// None.
