@@ -86,7 +86,9 @@ func WithURL(url string) PoolModifier {
 
 // WithCredentials sets the credentials Secret name.
 func WithCredentials(name string) PoolModifier {
-	return func(p *corralv1.RunnerPool) { p.Spec.GitHub.CredentialsSecretRef = &corralv1.LocalSecretRef{Name: name} }
+	return func(p *corralv1.RunnerPool) {
+		p.Spec.GitHub.CredentialsSecretRef = &corralv1.LocalSecretRef{Name: name}
+	}
 }
 
 // WithLabels sets the runner labels.
