@@ -4,48 +4,69 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // JobState is how far a workflow job has got. It only moves forward:
 // Queued -> InProgress -> Completed.
-// +kubebuilder:validation:Enum=Queued;InProgress;Completed
 type JobState string
 
 const (
 	// JobQueued: GitHub queued the job (or it is waiting); it wants a runner of this pool.
 	JobQueued JobState = "Queued"
-	// JobInProgress: a runner (runnerName) took the job; that runner is busy.
+	// JobInProgress: a runner took the job; that runner is busy.
 	JobInProgress JobState = "InProgress"
 	// JobCompleted: the job finished (any conclusion). Kept for a while so that late or
 	// redelivered events cannot bring it back.
 	JobCompleted JobState = "Completed"
 )
 
-// MaxTrackedJobs bounds status.jobs.
+// MaxTrackedJobs bounds the entries of status.demand: queued, running and done together.
 const MaxTrackedJobs = 2000
 
-// Job is a workflow job matched to this pool by a workflow_job webhook delivery.
-type Job struct {
-	// id is GitHub's workflow job ID.
-	// +required
-	ID int64 `json:"id"`
+// DemandRunnerSuffixLength is the length of the runner suffix of a running entry: the
+// random part of a runner name after the pool's prefix "<pool>-<6 hex>-".
+const DemandRunnerSuffixLength = 5
 
-	// state of the job.
-	// +required
-	State JobState `json:"state"`
-
-	// runnerName is the runner that took the job (InProgress and Completed).
+// PoolDemand is the demand of a pool: the workflow jobs the webhook receiver matched to it.
+// Each list is a space-separated string of entries sorted by job ID, one entry per job, a
+// job in at most one list:
+//
+//	queued:  "JOBID+MS"         a job waiting for a runner, first seen queued MS ms after epoch
+//	running: "JOBID+MS=SUFFIX"  a job one of this pool's runners took MS ms after epoch; the
+//	                            runner is named "<pool>-<6 hex>-SUFFIX" and is busy
+//	done:    "JOBID+MS"         a tombstone: the job left the queue (completed, or taken by a
+//	                            runner of another pool) MS ms after epoch; it blocks late or
+//	                            redelivered events from bringing the job back
+//
+// For example, epoch "2026-01-01T12:00:00Z" and queued "41234567890+250 41234567999+1520"
+// mean job 41234567890 was first seen queued at 12:00:00.250 and job 41234567999 at
+// 12:00:01.520. epoch is the oldest entry's time in whole seconds, so offsets stay small.
+//
+// Only the webhook receiver writes it (field manager corral-webhook, server-side apply with
+// the resourceVersion as a precondition); the reconciler reads it and never writes it.
+// +structType=atomic
+type PoolDemand struct {
+	// epoch is the time the offsets (MS) of the entries count from: the oldest entry's
+	// time, in whole seconds.
 	// +optional
-	// +kubebuilder:validation:MaxLength=64
-	RunnerName string `json:"runnerName,omitempty"`
+	Epoch *metav1.Time `json:"epoch,omitempty"`
 
-	// repository is the job's repository (owner/name).
+	// queued are the jobs waiting for a runner of this pool, space-separated and sorted by
+	// job ID: "JOBID+MS", the job first seen queued MS milliseconds after epoch.
 	// +optional
-	// +kubebuilder:validation:MaxLength=256
-	Repository string `json:"repository,omitempty"`
+	// +kubebuilder:validation:MaxLength=66000
+	// +kubebuilder:validation:Pattern=`^([1-9][0-9]{0,18}\+[0-9]{1,12}( [1-9][0-9]{0,18}\+[0-9]{1,12})*)?$`
+	Queued string `json:"queued,omitempty"`
 
-	// queuedAt is when the job was first seen queued by Corral.
+	// running are the jobs this pool's runners are running, space-separated and sorted by
+	// job ID: "JOBID+MS=SUFFIX", the job taken MS milliseconds after epoch by the runner
+	// named <pool>-<6 hex>-SUFFIX, which is busy.
 	// +optional
-	QueuedAt *metav1.Time `json:"queuedAt,omitempty"`
+	// +kubebuilder:validation:MaxLength=78000
+	// +kubebuilder:validation:Pattern=`^([1-9][0-9]{0,18}\+[0-9]{1,12}=[a-z0-9]{5}( [1-9][0-9]{0,18}\+[0-9]{1,12}=[a-z0-9]{5})*)?$`
+	Running string `json:"running,omitempty"`
 
-	// updatedAt is when the job's state last changed; jobs with no news past the demand
-	// TTL expire.
-	// +required
-	UpdatedAt metav1.Time `json:"updatedAt"`
+	// done are tombstones, space-separated and sorted by job ID: "JOBID+MS", the job left
+	// the queue (completed, or taken by another pool's runner) MS milliseconds after epoch;
+	// late or redelivered events for it change nothing.
+	// +optional
+	// +kubebuilder:validation:MaxLength=66000
+	// +kubebuilder:validation:Pattern=`^([1-9][0-9]{0,18}\+[0-9]{1,12}( [1-9][0-9]{0,18}\+[0-9]{1,12})*)?$`
+	Done string `json:"done,omitempty"`
 }

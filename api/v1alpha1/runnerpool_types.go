@@ -321,14 +321,11 @@ type RunnerPoolStatus struct {
 	// +optional
 	History PoolHistory `json:"history,omitempty"`
 
-	// jobs are the workflow jobs matched to this pool, written by the webhook receiver
-	// (field manager corral-webhook) and read by the reconciler: they are the pool's demand,
-	// shared by every replica of the operator and kept across restarts.
+	// demand holds the workflow jobs matched to this pool, written by the webhook receiver
+	// (field manager corral-webhook) and read by the reconciler: the pool's demand, shared
+	// by every replica of the operator and kept across restarts (format: PoolDemand).
 	// +optional
-	// +listType=map
-	// +listMapKey=id
-	// +kubebuilder:validation:MaxItems=2000
-	Jobs []Job `json:"jobs,omitempty"`
+	Demand *PoolDemand `json:"demand,omitempty"`
 }
 
 func init() {

@@ -42,6 +42,14 @@ func (s *seenSet) add(key string) bool {
 	return true
 }
 
+// has reports whether key was added within the TTL.
+func (s *seenSet) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.at[key]
+	return ok && s.now().Sub(at) <= s.ttl
+}
+
 // forget removes key, e.g. when the delivery it stood for was refused after all.
 func (s *seenSet) forget(key string) {
 	s.mu.Lock()

@@ -5,15 +5,15 @@ import (
 	"time"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/github"
 )
 
-// Demand is what a pool's status.jobs asks of the pool at a given time.
+// Demand is what a pool's status.demand asks of the pool at a given time.
 type Demand struct {
 	// Queued is the number of jobs queued for the pool and not yet taken by a runner:
 	// desired runners = busy + minIdle + Queued, capped at maxRunners.
 	Queued int32
-	// BusyRunners are the names of the runners running one of the pool's jobs (never
-	// nil). A runner of another pool may appear when it took a job matched to this pool.
+	// BusyRunners are the names of the pool's runners running one of its jobs (never nil).
 	BusyRunners map[string]bool
 	// OldestQueued is when the longest-waiting queued job was first seen; nil when none is.
 	OldestQueued *time.Time
@@ -23,26 +23,24 @@ type Demand struct {
 	QueuedSince []time.Time
 }
 
-// DemandOf reads the demand in a pool's status.jobs at now. Queued and InProgress jobs
+// DemandOf reads the demand in a pool's status.demand at now. Queued and running jobs
 // with no news for longer than ttl (> 0) are ignored: their follow-up was lost.
 func DemandOf(pool *corralv1.RunnerPool, now time.Time, ttl time.Duration) Demand {
 	d := Demand{BusyRunners: map[string]bool{}}
-	for _, j := range pool.Status.Jobs {
-		if j.State == corralv1.JobCompleted || (ttl > 0 && now.Sub(j.UpdatedAt.Time) > ttl) {
+	prefix := ""
+	for _, e := range corralv1.DecodeDemand(pool.Status.Demand) {
+		if e.State == corralv1.JobCompleted || (ttl > 0 && now.Sub(e.At) > ttl) {
 			continue
 		}
-		switch j.State {
+		switch e.State {
 		case corralv1.JobQueued:
 			d.Queued++
-			since := j.UpdatedAt.Time
-			if j.QueuedAt != nil {
-				since = j.QueuedAt.Time
-			}
-			d.QueuedSince = append(d.QueuedSince, since)
+			d.QueuedSince = append(d.QueuedSince, e.At)
 		case corralv1.JobInProgress:
-			if j.RunnerName != "" {
-				d.BusyRunners[j.RunnerName] = true
+			if prefix == "" {
+				prefix = github.RunnerNamePrefix(pool.Name, pool.UID)
 			}
+			d.BusyRunners[prefix+e.Runner] = true
 		}
 	}
 	sort.Slice(d.QueuedSince, func(i, j int) bool { return d.QueuedSince[i].Before(d.QueuedSince[j]) })

@@ -3,23 +3,29 @@
 //
 // Every replica of the manager serves the webhook endpoint (its own port and path). A
 // delivery is verified (HMAC-SHA256 of the raw body, X-Hub-Signature-256, any of several
-// secrets), parsed (JSON or form-encoded), deduplicated (X-GitHub-Delivery and job state),
-// queued in a bounded in-process queue and acknowledged at once; the scaling work happens
-// afterwards, never while GitHub waits. A full queue answers 503, so GitHub records the
-// delivery as failed and the delivery recovery can bring it back: work is never dropped
-// silently.
+// secrets), parsed (JSON or form-encoded), deduplicated (X-GitHub-Delivery and job state)
+// and matched to its pool (its runs-on labels against the pool's labels plus the implicit
+// ones, its repository against the pool's scope; see RunnerLabels and docs/autoscaling.md)
+// against the manager's cache. Then it is recorded in the pool's status.demand, and only
+// then answered 202: GitHub logs a 2xx as a success and never offers it to the delivery
+// recovery again, so an acknowledged delivery must be in the API server. A failed or slow
+// write (past Options.CommitTimeout, under GitHub's 10 s) or a full backlog answers 503,
+// so GitHub records the delivery as failed and the recovery can bring it back: work is
+// never dropped silently. A job no pool matches is answered 200.
 //
-// Workers match each job to one pool (its runs-on labels against the pool's labels plus
-// the implicit ones, its repository against the pool's scope; see RunnerLabels and
-// docs/autoscaling.md) and record it in the pool's status.jobs, the demand store shared by
-// every replica: a server-side apply under the field manager corral-webhook with the
-// pool's resourceVersion as a precondition, retried on conflict, so concurrent replicas
-// lose no update. A job's state only moves forward (Queued -> InProgress -> Completed);
-// completed jobs are kept for a while so late or redelivered events cannot resurrect them;
-// entries with no news expire and the list is bounded. The reconciler reads the demand with
-// DemandOf and never writes status.jobs.
+// Writes go through a group committer (commit.go): per pool at most one write is in
+// flight, and the deliveries arriving meanwhile share the next one, at least
+// Options.CommitInterval after the previous. The store (store.go) writes status.demand,
+// the demand store shared by every replica: a server-side apply under the field manager
+// corral-webhook with the pool's resourceVersion as a precondition, retried on conflict, so
+// concurrent replicas lose no update. status.demand is compact (api/v1alpha1.PoolDemand: a
+// few space-separated strings, about 20 bytes a job, at most 2,000 jobs): queued jobs,
+// running jobs with the suffix of the pool's runner that took them, and tombstones of jobs
+// done, so late or redelivered events cannot resurrect them. A job's state only moves
+// forward; entries with no news expire. The reconciler reads the demand with DemandOf and
+// never writes status.demand.
 //
 // With GitHub App credentials configured, the leader periodically reads the App's webhook
-// delivery log and replays (or asks GitHub to redeliver) the workflow_job deliveries that
-// failed, e.g. while Corral was down.
+// delivery log and replays (through the same committer) or asks GitHub to redeliver the
+// workflow_job deliveries that failed, e.g. while Corral was down.
 package autoscale

@@ -14,7 +14,7 @@ import (
 // panic, and a delivery whose signature does not verify must never reach the demand store.
 // With sign set, the input is signed with the right secret, so the parsing behind the
 // signature check is fuzzed too (no panic, and only workflow_job events with a job ID are
-// offered). `go test` runs the seeds; `go test -fuzz FuzzHandler` explores.
+// recorded). `go test` runs the seeds; `go test -fuzz FuzzHandler` explores.
 func FuzzHandler(f *testing.F) {
 	queued := githubtest.WorkflowJobPayload(githubtest.WorkflowJob{Action: "queued", ID: 1, Labels: []string{"self-hosted"}})
 	completed := githubtest.WorkflowJobPayload(githubtest.WorkflowJob{Action: "completed", ID: 1, RunnerName: "r"})
@@ -55,12 +55,12 @@ func FuzzHandler(f *testing.F) {
 		req.Header.Set(SignatureHeader, signature)
 		verified, _ := verifySignature(signature, body, [][]byte{testSecret})
 
-		sink := &recordingSink{}
-		h, _ := newTestHandler(sink, staticKeys{testSecret})
+		events := &recordingRecorder{}
+		h, _ := newTestHandler(events, staticKeys{testSecret})
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 
-		offered := sink.got()
+		offered := events.got()
 		if !verified && len(offered) > 0 {
 			t.Fatalf("unsigned input reached the demand store: %+v", offered)
 		}

@@ -1,6 +1,7 @@
 package autoscale
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/corral-run/corral/internal/failpoint"
 )
 
 // Headers of a GitHub webhook delivery.
@@ -17,19 +20,17 @@ const (
 	DeliveryHeader = "X-GitHub-Delivery"
 )
 
-// eventSink takes verified events; Offer reports false when it cannot take more.
-type eventSink interface {
-	Offer(ev Event) bool
-}
-
-// handler serves webhook deliveries. It does no API call and no matching: it verifies,
-// parses, deduplicates and hands the event to the sink, so GitHub gets its answer within
-// milliseconds.
+// handler serves webhook deliveries. It verifies, parses and deduplicates a delivery, then
+// has the recorder persist it in the demand of the pools it matches, and answers 2xx only
+// once that is done: GitHub logs a 2xx as a success and never offers it to the delivery
+// recovery again, so an acknowledged delivery must survive a crash of this process.
 type handler struct {
 	path    string
 	maxBody int64
 	keys    keyring
-	sink    eventSink
+	events  eventRecorder
+	// timeout bounds the wait for the write (GitHub gives up after 10 s).
+	timeout time.Duration
 	seen    *seenSet
 	metrics *Metrics
 	now     func() time.Time
@@ -143,24 +144,44 @@ func (h *handler) workflowJob(w http.ResponseWriter, r *http.Request, body []byt
 		return
 	}
 	ev.ReceivedAt = h.now()
+	// A delivery or job state counts as seen only once recorded: a duplicate arriving
+	// while the first is still being written is recorded too (a no-op if the first
+	// succeeds), so it is never acknowledged on the strength of a write that then fails.
 	deliveryKey := "delivery/" + ev.Delivery
-	if !h.seen.add(deliveryKey) {
+	if h.seen.has(deliveryKey) {
 		h.respond(w, http.StatusOK, event, ev.Action, outcomeDuplicate, "delivery already received")
 		return
 	}
 	// The same job can arrive through an App and an organization webhook (two GUIDs). Job
 	// IDs are unique per GitHub host.
 	jobKey := "job/" + ev.Host + "/" + strconv.FormatInt(ev.JobID, 10) + "/" + string(ev.State)
-	if !h.seen.add(jobKey) {
+	if h.seen.has(jobKey) {
 		h.respond(w, http.StatusOK, event, ev.Action, outcomeDuplicate, "job state already received")
 		return
 	}
-	if !h.sink.Offer(ev) {
-		h.seen.forget(deliveryKey)
-		h.seen.forget(jobKey)
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	matched, err := h.events.Record(ctx, ev)
+	if err != nil {
+		// Not persisted, or not known to be: GitHub logs the delivery as failed, and its
+		// redelivery or replay is not taken for a duplicate.
 		w.Header().Set("Retry-After", "10")
-		h.respond(w, http.StatusServiceUnavailable, event, ev.Action, outcomeQueueFull, "queue full")
+		if errors.Is(err, errBacklogFull) {
+			h.respond(w, http.StatusServiceUnavailable, event, ev.Action, outcomeQueueFull, "backlog full")
+			return
+		}
+		log.FromContext(ctx).Error(err, "workflow_job delivery not recorded; answering 503", "delivery", ev.Delivery, "job", ev.JobID)
+		h.respond(w, http.StatusServiceUnavailable, event, ev.Action, outcomeNotRecorded, "not recorded")
 		return
 	}
+	h.seen.add(deliveryKey)
+	h.seen.add(jobKey)
+	if !matched {
+		h.respond(w, http.StatusOK, event, ev.Action, outcomeUnmatched, "no pool matches the job")
+		return
+	}
+	// Persisted: a crash from here on loses only the answer, and GitHub then logs a failure
+	// the recovery replays harmlessly.
+	failpoint.Hit("webhook-committed")
 	h.respond(w, http.StatusAccepted, event, ev.Action, outcomeAccepted, "")
 }

@@ -3,6 +3,7 @@ package autoscale
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,34 +22,42 @@ import (
 
 var testSecret = []byte("It's a Secret to Everybody")
 
-// recordingSink records offered events; full refuses them.
-type recordingSink struct {
-	mu     sync.Mutex
-	full   bool
-	events []Event
+// recordingRecorder records the events it is given. With err set it fails; with unmatched
+// set no pool matches.
+type recordingRecorder struct {
+	mu        sync.Mutex
+	err       error
+	unmatched bool
+	events    []Event
 }
 
-func (s *recordingSink) Offer(ev Event) bool {
+func (s *recordingRecorder) Record(_ context.Context, ev Event) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.full {
-		return false
+	if s.err != nil {
+		return true, s.err
 	}
 	s.events = append(s.events, ev)
-	return true
+	return !s.unmatched, nil
 }
 
-func (s *recordingSink) got() []Event {
+func (s *recordingRecorder) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = err
+}
+
+func (s *recordingRecorder) got() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Event(nil), s.events...)
 }
 
-func newTestHandler(sink eventSink, keys keyring) (*handler, *Metrics) {
+func newTestHandler(events eventRecorder, keys keyring) (*handler, *Metrics) {
 	m := NewMetrics(prometheus.NewRegistry())
 	return &handler{
-		path: DefaultPath, maxBody: 64 << 10, keys: keys, sink: sink, metrics: m, now: time.Now,
-		seen: newSeenSet(time.Hour, 1000),
+		path: DefaultPath, maxBody: 64 << 10, keys: keys, events: events, timeout: DefaultCommitTimeout,
+		metrics: m, now: time.Now, seen: newSeenSet(time.Hour, 1000),
 	}, m
 }
 
@@ -102,11 +111,11 @@ func TestHandlerStatusCodes(t *testing.T) {
 	big := jobDelivery("queued", 3, "g-3")
 	big.body = append(big.body, bytes.Repeat([]byte(" "), 64<<10)...)
 	cases := []struct {
-		name    string
-		d       delivery
-		status  int
-		outcome string
-		offered bool
+		name     string
+		d        delivery
+		status   int
+		outcome  string
+		recorded bool
 	}{
 		{"queued JSON", queued, http.StatusAccepted, outcomeAccepted, true},
 		{"form-encoded", form, http.StatusAccepted, outcomeAccepted, true},
@@ -125,33 +134,33 @@ func TestHandlerStatusCodes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sink := &recordingSink{}
-			h, m := newTestHandler(sink, staticKeys{[]byte("old"), testSecret})
+			events := &recordingRecorder{}
+			h, m := newTestHandler(events, staticKeys{[]byte("old"), testSecret})
 			rec := tc.d.send(h)
 			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), `"outcome":"`+tc.outcome+`"`) {
 				t.Errorf("answer %d %s, want %d with outcome %s", rec.Code, rec.Body, tc.status, tc.outcome)
 			}
-			if got := len(sink.got()) == 1; got != tc.offered {
-				t.Errorf("event offered: %v, want %v", got, tc.offered)
+			if got := len(events.got()) == 1; got != tc.recorded {
+				t.Errorf("event recorded: %v, want %v", got, tc.recorded)
 			}
 			if n := testutil.CollectAndCount(m.deliveries); n != 1 {
 				t.Errorf("delivery metric series = %d, want 1", n)
 			}
 		})
 	}
-	if rec := (delivery{path: "/other", event: "ping", body: []byte(`{}`)}).send(func() http.Handler { h, _ := newTestHandler(&recordingSink{}, staticKeys{testSecret}); return h }()); rec.Code != http.StatusNotFound {
+	if rec := (delivery{path: "/other", event: "ping", body: []byte(`{}`)}).send(func() http.Handler { h, _ := newTestHandler(&recordingRecorder{}, staticKeys{testSecret}); return h }()); rec.Code != http.StatusNotFound {
 		t.Errorf("other path: %d, want 404", rec.Code)
 	}
 }
 
 func TestHandlerEventContents(t *testing.T) {
-	sink := &recordingSink{}
-	h, _ := newTestHandler(sink, staticKeys{testSecret})
+	events := &recordingRecorder{}
+	h, _ := newTestHandler(events, staticKeys{testSecret})
 	before := time.Now()
 	if rec := jobDelivery("in_progress", 77, "guid-77").send(h); rec.Code != http.StatusAccepted {
 		t.Fatalf("answer %d %s", rec.Code, rec.Body)
 	}
-	ev := sink.got()[0]
+	ev := events.got()[0]
 	if ev.Delivery != "guid-77" || ev.JobID != 77 || ev.State != corralv1.JobInProgress || ev.RunnerName != "r1" ||
 		ev.Repository != "acme/app" || ev.Host != "github.com" || ev.ReceivedAt.Before(before) {
 		t.Errorf("event = %+v", ev)
@@ -159,8 +168,8 @@ func TestHandlerEventContents(t *testing.T) {
 }
 
 func TestHandlerDedupes(t *testing.T) {
-	sink := &recordingSink{}
-	h, m := newTestHandler(sink, staticKeys{testSecret})
+	events := &recordingRecorder{}
+	h, m := newTestHandler(events, staticKeys{testSecret})
 	steps := []struct {
 		d      delivery
 		status int
@@ -177,7 +186,7 @@ func TestHandlerDedupes(t *testing.T) {
 			t.Errorf("step %d: %d %s, want %d", i, rec.Code, rec.Body, s.status)
 		}
 	}
-	if got := len(sink.got()); got != 3 {
+	if got := len(events.got()); got != 3 {
 		t.Errorf("%d events offered, want 3 (queued, in_progress, completed)", got)
 	}
 	if v := testutil.ToFloat64(m.deliveries.WithLabelValues("workflow_job", "queued", outcomeDuplicate)); v != 2 {
@@ -185,22 +194,73 @@ func TestHandlerDedupes(t *testing.T) {
 	}
 }
 
-func TestHandlerQueueFullIsRetryable(t *testing.T) {
-	sink := &recordingSink{full: true}
-	h, m := newTestHandler(sink, staticKeys{testSecret})
-	d := jobDelivery("queued", 9, "guid-9")
-	if rec := d.send(h); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
-		t.Fatalf("full queue: %d, want 503 with Retry-After", rec.Code)
+func TestHandlerRefusalsAreRetryable(t *testing.T) {
+	cases := []struct {
+		name    string
+		err     error
+		outcome string
+	}{
+		{"backlog full", errBacklogFull, outcomeQueueFull},
+		{"write failed", errors.New("etcd is unavailable"), outcomeNotRecorded},
+		{"write refused", errRejected, outcomeNotRecorded},
+		{"write took too long", context.DeadlineExceeded, outcomeNotRecorded},
+		{"shutting down", errStopped, outcomeNotRecorded},
 	}
-	// The refused delivery is not remembered: GitHub's (or the recovery's) retry goes through.
-	sink.mu.Lock()
-	sink.full = false
-	sink.mu.Unlock()
-	if rec := d.send(h); rec.Code != http.StatusAccepted {
-		t.Errorf("retry after a full queue: %d, want 202", rec.Code)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			events := &recordingRecorder{}
+			events.fail(tc.err)
+			h, m := newTestHandler(events, staticKeys{testSecret})
+			d := jobDelivery("queued", 9, "guid-9")
+			if ans := d.send(h); ans.Code != http.StatusServiceUnavailable || ans.Header().Get("Retry-After") == "" ||
+				!strings.Contains(ans.Body.String(), `"outcome":"`+tc.outcome+`"`) {
+				t.Fatalf("answer %d %s (Retry-After %q), want 503 %s with Retry-After", ans.Code, ans.Body, ans.Header().Get("Retry-After"), tc.outcome)
+			}
+			// The refused delivery is not remembered: GitHub's (or the recovery's) retry goes
+			// through, under the same GUID or another webhook's.
+			events.fail(nil)
+			if ans := d.send(h); ans.Code != http.StatusAccepted {
+				t.Errorf("retry after a refusal: %d, want 202", ans.Code)
+			}
+			if ans := jobDelivery("queued", 9, "guid-other-hook").send(h); ans.Code != http.StatusOK {
+				t.Errorf("the same job through another webhook once recorded: %d, want 200 (duplicate)", ans.Code)
+			}
+			if v := testutil.ToFloat64(m.deliveries.WithLabelValues("workflow_job", "queued", tc.outcome)); v != 1 {
+				t.Errorf("%s counted %v, want 1", tc.outcome, v)
+			}
+		})
 	}
-	if v := testutil.ToFloat64(m.deliveries.WithLabelValues("workflow_job", "queued", outcomeQueueFull)); v != 1 {
-		t.Errorf("queue_full counted %v, want 1", v)
+}
+
+func TestHandlerUnmatched(t *testing.T) {
+	events := &recordingRecorder{unmatched: true}
+	h, m := newTestHandler(events, staticKeys{testSecret})
+	if ans := jobDelivery("queued", 3, "guid-3").send(h); ans.Code != http.StatusOK || !strings.Contains(ans.Body.String(), outcomeUnmatched) {
+		t.Errorf("no pool matches: %d %s, want 200 unmatched", ans.Code, ans.Body)
+	}
+	if ans := jobDelivery("queued", 3, "guid-3").send(h); ans.Code != http.StatusOK || !strings.Contains(ans.Body.String(), outcomeDuplicate) {
+		t.Errorf("redelivery of an unmatched job: %d %s, want 200 duplicate", ans.Code, ans.Body)
+	}
+	if v := testutil.ToFloat64(m.deliveries.WithLabelValues("workflow_job", "queued", outcomeUnmatched)); v != 1 {
+		t.Errorf("unmatched counted %v, want 1", v)
+	}
+}
+
+// blockingRecorder blocks every Record until its context ends.
+type blockingRecorder struct{}
+
+func (blockingRecorder) Record(ctx context.Context, _ Event) (bool, error) {
+	<-ctx.Done()
+	return true, ctx.Err()
+}
+
+func TestHandlerBoundsTheWait(t *testing.T) {
+	h, _ := newTestHandler(blockingRecorder{}, staticKeys{testSecret})
+	h.timeout = 100 * time.Millisecond
+	start := time.Now()
+	ans := jobDelivery("queued", 4, "guid-4").send(h)
+	if took := time.Since(start); ans.Code != http.StatusServiceUnavailable || took > 2*time.Second {
+		t.Errorf("a write that never ends: %d after %s, want 503 after the commit timeout", ans.Code, took)
 	}
 }
 
@@ -215,8 +275,8 @@ func (k *countingKeys) Refresh()          { k.refreshes++ }
 
 func TestHandlerWithoutSecrets(t *testing.T) {
 	keys := &countingKeys{}
-	sink := &recordingSink{}
-	h, _ := newTestHandler(sink, keys)
+	events := &recordingRecorder{}
+	h, _ := newTestHandler(events, keys)
 	if rec := jobDelivery("queued", 1, "g").send(h); rec.Code != http.StatusServiceUnavailable || keys.refreshes != 1 {
 		t.Errorf("no secrets loaded: %d, %d refreshes asked; want 503 and 1", rec.Code, keys.refreshes)
 	}
@@ -224,47 +284,13 @@ func TestHandlerWithoutSecrets(t *testing.T) {
 	if rec := jobDelivery("queued", 1, "g").send(h); rec.Code != http.StatusUnauthorized || keys.refreshes != 2 {
 		t.Errorf("signature under an unknown secret: %d, %d refreshes asked; want 401 and 2", rec.Code, keys.refreshes)
 	}
-	if len(sink.got()) != 0 {
+	if len(events.got()) != 0 {
 		t.Error("an event was offered")
 	}
 }
 
-// TestHandlerAnswersFast shows that GitHub never waits for the demand store: the real work
-// queue is given deliveries while nothing applies them.
-func TestHandlerAnswersFast(t *testing.T) {
-	q := newWorkQueue(1000, nil, nil, NewMetrics(nil))
-	h, _ := newTestHandler(q, staticKeys{testSecret})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	client := srv.Client()
-	var slowest time.Duration
-	for i := range 50 {
-		body := githubtest.WorkflowJobPayload(githubtest.WorkflowJob{Action: "queued", ID: int64(i + 1), Labels: []string{"linux"}})
-		start := time.Now()
-		status, _, err := githubtest.SendWebhook(context.Background(), client, srv.URL+DefaultPath,
-			githubtest.WebhookRequest{Event: "workflow_job", Payload: body, Secret: string(testSecret)})
-		if err != nil || status != http.StatusAccepted {
-			t.Fatalf("delivery %d: %d %v", i, status, err)
-		}
-		slowest = max(slowest, time.Since(start))
-	}
-	if slowest > 100*time.Millisecond {
-		t.Errorf("slowest answer took %s, want < 100ms", slowest)
-	}
-	if q.Backlog() != 50 {
-		t.Errorf("backlog = %d, want the 50 accepted deliveries", q.Backlog())
-	}
-	// The bound holds: the queue refuses what it cannot hold.
-	small := newWorkQueue(2, nil, nil, NewMetrics(nil))
-	for i := range 3 {
-		if ok := small.Offer(Event{JobID: int64(i)}); ok != (i < 2) {
-			t.Errorf("offer %d to a queue of 2: %v", i, ok)
-		}
-	}
-}
-
 func TestHandlerMetricLabelsStayBounded(t *testing.T) {
-	h, m := newTestHandler(&recordingSink{}, staticKeys{testSecret})
+	h, m := newTestHandler(&recordingRecorder{}, staticKeys{testSecret})
 	for i := range 20 {
 		d := delivery{event: "evil-" + strconv.Itoa(i), guid: "g", body: []byte(`{}`), unsigned: true}
 		d.send(h)

@@ -1,22 +1,23 @@
 package autoscale
 
 import (
+	"slices"
 	"sort"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/github"
 )
 
-// Policy is how a pool's status.jobs is kept.
+// Policy is how a pool's status.demand is kept.
 type Policy struct {
-	// DemandTTL drops a Queued or InProgress job with no news for this long.
+	// DemandTTL drops a queued or running job with no news for this long.
 	DemandTTL time.Duration
-	// CompletedTTL drops a Completed job this long after it completed.
+	// CompletedTTL drops a tombstone (a job done here) this long after the job left the
+	// queue.
 	CompletedTTL time.Duration
-	// MaxJobs bounds the list: past it, the oldest Completed jobs go first, then the
-	// stalest others.
+	// MaxJobs bounds the entries: past it, the oldest tombstones go first, then the stalest
+	// others.
 	MaxJobs int
 }
 
@@ -33,100 +34,98 @@ func rank(s corralv1.JobState) int {
 	return 0
 }
 
-// mergeJobs applies events, in order, to a pool's jobs at now and returns the new list,
-// sorted by job ID, and whether any event brought news. Without news the list is returned
-// unchanged (there is nothing to write); with news it is also pruned by p. jobs is not
-// modified.
+// mergeDemand applies events, in order, to a pool's demand entries at now and returns the
+// new entries, sorted by job ID, and whether any event brought news. Without news the
+// entries are returned unchanged (there is nothing to write); with news they are also
+// pruned by p. entries is not modified. prefix is the pool's runner name prefix.
 //
 // A job's state only moves forward, so duplicates and out-of-order deliveries change
-// nothing: a completed job stays completed whatever arrives later, and an in_progress that
-// overtook its queued leaves the job in progress. An event for an unknown job inserts it
-// in the event's state (a completed one as a tombstone that blocks a late queued).
-func mergeJobs(jobs []corralv1.Job, events []Event, now time.Time, p Policy) ([]corralv1.Job, bool) {
-	byID := make(map[int64]*corralv1.Job, len(jobs)+len(events))
-	out := make([]corralv1.Job, 0, len(jobs)+len(events))
-	for _, j := range jobs {
-		out = append(out, *j.DeepCopy())
+// nothing: a done job stays done whatever arrives later, and an in_progress that overtook
+// its queued leaves the job running. An event for an unknown job inserts it in the state
+// the event leads to (a completed one as a tombstone that blocks a late queued).
+func mergeDemand(entries []corralv1.DemandEntry, events []Event, prefix string, now time.Time, p Policy) ([]corralv1.DemandEntry, bool) {
+	out := slices.Clone(entries)
+	index := make(map[int64]int, len(out)+len(events))
+	for i, e := range out {
+		index[e.ID] = i
 	}
-	for i := range out {
-		byID[out[i].ID] = &out[i]
-	}
-	var added []corralv1.Job
 	changed := false
 	for _, ev := range events {
 		at := ev.ReceivedAt
-		if at.IsZero() {
+		if at.IsZero() || at.After(now) {
 			at = now
 		}
-		cur, ok := byID[ev.JobID]
-		if !ok {
-			for i := range added {
-				if added[i].ID == ev.JobID {
-					cur, ok = &added[i], true
-				}
-			}
+		i, known := index[ev.JobID]
+		var cur corralv1.DemandEntry
+		if known {
+			cur = out[i]
 		}
-		if !ok {
-			j := corralv1.Job{ID: ev.JobID, State: ev.State, Repository: ev.Repository, UpdatedAt: metav1.NewTime(at)}
-			if ev.State == corralv1.JobQueued {
-				queuedAt := metav1.NewTime(at)
-				j.QueuedAt = &queuedAt
-			} else {
-				j.RunnerName = ev.RunnerName
-			}
-			added = append(added, j)
-			changed = true
+		e, news := step(cur, known, ev, prefix, at)
+		if !news {
 			continue
 		}
-		if rank(ev.State) <= rank(cur.State) {
-			continue
-		}
-		cur.State = ev.State
-		if ev.RunnerName != "" {
-			cur.RunnerName = ev.RunnerName
-		}
-		if cur.Repository == "" {
-			cur.Repository = ev.Repository
-		}
-		cur.UpdatedAt = metav1.NewTime(at)
 		changed = true
+		if known {
+			out[i] = e
+			continue
+		}
+		index[e.ID] = len(out)
+		out = append(out, e)
 	}
 	if !changed {
-		return jobs, false
+		return entries, false
 	}
-	out = append(out, added...)
 	out = prune(out, now, p)
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, true
 }
 
-// prune drops expired jobs and bounds the list to p.MaxJobs.
-func prune(jobs []corralv1.Job, now time.Time, p Policy) []corralv1.Job {
-	kept := jobs[:0]
-	for _, j := range jobs {
-		if !expired(j, now, p) {
-			kept = append(kept, j)
+// step is the entry a job moves to on ev at at, from cur (known false: the job has no
+// entry), and whether that is news. in_progress makes the job running when one of this
+// pool's runners (prefix) took it, and done here otherwise: another pool's runner is busy
+// with it, and it is no longer demand.
+func step(cur corralv1.DemandEntry, known bool, ev Event, prefix string, at time.Time) (corralv1.DemandEntry, bool) {
+	next := corralv1.DemandEntry{ID: ev.JobID, State: ev.State, At: at}
+	if ev.State == corralv1.JobInProgress {
+		if github.OwnsRunnerName(prefix, ev.RunnerName) {
+			next.Runner = ev.RunnerName[len(prefix):]
+		} else {
+			next.State = corralv1.JobCompleted
+		}
+	}
+	if rank(next.State) == 0 || ev.JobID <= 0 || (known && rank(next.State) <= rank(cur.State)) {
+		return cur, false
+	}
+	return next, true
+}
+
+// prune drops expired entries and bounds them to p.MaxJobs.
+func prune(entries []corralv1.DemandEntry, now time.Time, p Policy) []corralv1.DemandEntry {
+	kept := entries[:0]
+	for _, e := range entries {
+		if !expired(e, now, p) {
+			kept = append(kept, e)
 		}
 	}
 	if p.MaxJobs <= 0 || len(kept) <= p.MaxJobs {
 		return kept
 	}
-	// Drop the oldest Completed first, then the stalest others.
+	// Drop the oldest tombstones first, then the stalest others.
 	sort.SliceStable(kept, func(i, j int) bool {
-		ci, cj := kept[i].State == corralv1.JobCompleted, kept[j].State == corralv1.JobCompleted
-		if ci != cj {
-			return ci
+		di, dj := kept[i].State == corralv1.JobCompleted, kept[j].State == corralv1.JobCompleted
+		if di != dj {
+			return di
 		}
-		return kept[i].UpdatedAt.Before(&kept[j].UpdatedAt)
+		return kept[i].At.Before(kept[j].At)
 	})
 	return kept[len(kept)-p.MaxJobs:]
 }
 
-// expired reports whether a job has outlived its TTL at now.
-func expired(j corralv1.Job, now time.Time, p Policy) bool {
+// expired reports whether an entry has outlived its TTL at now.
+func expired(e corralv1.DemandEntry, now time.Time, p Policy) bool {
 	ttl := p.DemandTTL
-	if j.State == corralv1.JobCompleted {
+	if e.State == corralv1.JobCompleted {
 		ttl = p.CompletedTTL
 	}
-	return ttl > 0 && now.Sub(j.UpdatedAt.Time) > ttl
+	return ttl > 0 && now.Sub(e.At) > ttl
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // The receiver reads pools from the cache, reads the webhook and recovery Secrets with
-// uncached GETs, and applies status.jobs.
+// uncached GETs, and applies status.demand.
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
@@ -42,17 +42,18 @@ func AddToManager(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) err
 		cache: mgr.GetClient(), api: mgr.GetAPIReader(), writer: mgr.GetClient(),
 		policy: opts.policy(), metrics: m, now: time.Now,
 	}
-	q := newWorkQueue(opts.QueueSize, mgr.GetClient(), st, m)
+	c := newCommitter(st, opts.CommitInterval, opts.CommitTimeout, opts.QueueSize, opts.Workers, m)
+	rec := &recorder{pools: mgr.GetClient(), committer: c, metrics: m}
 	keys := newSecretKeyring(mgr.GetAPIReader(), opts.SecretRef)
 	h := &handler{
-		path: opts.Path, maxBody: opts.MaxBodyBytes, keys: keys, sink: q, metrics: m, now: time.Now,
-		seen: newSeenSet(opts.CompletedTTL, 100000),
+		path: opts.Path, maxBody: opts.MaxBodyBytes, keys: keys, events: rec, timeout: opts.CommitTimeout,
+		metrics: m, now: time.Now, seen: newSeenSet(opts.CompletedTTL, 100000),
 	}
-	if err := mgr.Add(&receiver{addr: opts.BindAddress, handler: h, queue: q, keys: keys, workers: opts.Workers}); err != nil {
+	if err := mgr.Add(&receiver{addr: opts.BindAddress, handler: h, committer: c, keys: keys}); err != nil {
 		return fmt.Errorf("adding the webhook receiver: %w", err)
 	}
 	if opts.Recovery.Enabled() {
-		if err := mgr.Add(newRecoverer(opts.Recovery, mgr.GetAPIReader(), q, m, reg)); err != nil {
+		if err := mgr.Add(newRecoverer(opts.Recovery, mgr.GetAPIReader(), rec, opts.CommitTimeout, m, reg)); err != nil {
 			return fmt.Errorf("adding the webhook delivery recovery: %w", err)
 		}
 	}

@@ -12,18 +12,21 @@ import (
 
 // candidate is a pool as matching sees it.
 type candidate struct {
-	key     types.NamespacedName
-	scope   github.Scope
-	labels  map[string]bool
-	prefix  string         // runner name prefix
-	tracked map[int64]bool // job IDs in status.jobs
+	key    types.NamespacedName
+	scope  github.Scope
+	labels map[string]bool
+	prefix string               // runner name prefix
+	demand *corralv1.PoolDemand // status.demand, read-only (it may be the cache's)
 }
+
+// tracks reports whether the pool's demand has an entry for the job.
+func (c candidate) tracks(id int64) bool { return c.demand.Tracks(id) }
 
 // candidates are the pools events are routed to, in preference order (see pick).
 type candidates []candidate
 
 // newCandidates prepares pools for routing. Pools being deleted or with an unusable URL
-// are left out.
+// are left out. pools are only read: they may be the cache's own objects.
 func newCandidates(pools []corralv1.RunnerPool) candidates {
 	out := make(candidates, 0, len(pools))
 	for i := range pools {
@@ -35,14 +38,10 @@ func newCandidates(pools []corralv1.RunnerPool) candidates {
 		if err != nil {
 			continue
 		}
-		c := candidate{
+		out = append(out, candidate{
 			key: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, scope: sc, labels: labelSet(p),
-			prefix: github.RunnerNamePrefix(p.Name, p.UID), tracked: make(map[int64]bool, len(p.Status.Jobs)),
-		}
-		for _, j := range p.Status.Jobs {
-			c.tracked[j.ID] = true
-		}
-		out = append(out, c)
+			prefix: github.RunnerNamePrefix(p.Name, p.UID), demand: p.Status.Demand,
+		})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].before(out[j]) })
 	return out
@@ -104,7 +103,7 @@ func (cs candidates) pick(ev Event) (types.NamespacedName, bool) {
 	return types.NamespacedName{}, false
 }
 
-// route returns the pools whose status.jobs the event updates (always pools whose scope
+// route returns the pools whose status.demand the event updates (always pools whose scope
 // holds the job's repository: job IDs are unique per GitHub host, not across hosts):
 //   - the pools already tracking the job, so one job stays with the pool it was matched to
 //     even if pools change meanwhile;
@@ -124,7 +123,7 @@ func (cs candidates) route(ev Event) []types.NamespacedName {
 		}
 	}
 	for _, c := range cs {
-		if c.tracked[ev.JobID] && scopeMatches(c.scope, ev) {
+		if scopeMatches(c.scope, ev) && c.tracks(ev.JobID) {
 			add(c.key)
 		}
 	}

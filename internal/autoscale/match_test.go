@@ -158,7 +158,7 @@ func TestPickIsDeterministic(t *testing.T) {
 func TestRoute(t *testing.T) {
 	now := time.Now()
 	small := gen.RunnerPool("small", gen.WithLabels("podman"))
-	big := gen.RunnerPool("big", gen.WithLabels("podman", "large"), gen.WithJobs(gen.QueuedJob(7, now)))
+	big := gen.RunnerPool("big", gen.WithLabels("podman", "large"), gen.WithDemand(gen.QueuedJob(7, now), gen.RunningJob(11, "abcde", now), gen.DoneJob(12, now)))
 	bigRunner := github.RunnerNamePrefix(big.Name, big.UID) + "abcde"
 	smallRunner := github.RunnerNamePrefix(small.Name, small.UID) + "xyz12"
 	ev := func(state corralv1.JobState, id int64, runner string) Event {
@@ -170,8 +170,12 @@ func TestRoute(t *testing.T) {
 		ev   Event
 		want []types.NamespacedName
 	}{
-		{"new queued job goes to the preferred pool", ev(corralv1.JobQueued, 1, ""), []types.NamespacedName{key("default", "small")}},
+		{"new queued job goes to the preferred pool", ev(corralv1.JobQueued, 3, ""), []types.NamespacedName{key("default", "small")}},
 		{"tracked job stays with its pool", ev(corralv1.JobQueued, 7, ""), []types.NamespacedName{key("default", "big")}},
+		{"running job stays with its pool", ev(corralv1.JobCompleted, 11, bigRunner), []types.NamespacedName{key("default", "big")}},
+		{"late queued for a job done goes to the pool that knows", ev(corralv1.JobQueued, 12, ""), []types.NamespacedName{key("default", "big")}},
+		{"the tail of a running job's ID is another job", ev(corralv1.JobQueued, 1, ""), []types.NamespacedName{key("default", "small")}},
+		{"the tail of a done job's ID is another job", ev(corralv1.JobQueued, 2, ""), []types.NamespacedName{key("default", "small")}},
 		{"runner of the tracking pool", ev(corralv1.JobInProgress, 7, bigRunner), []types.NamespacedName{key("default", "big")}},
 		{"another pool's runner took the job: both learn", ev(corralv1.JobInProgress, 7, smallRunner), []types.NamespacedName{key("default", "big"), key("default", "small")}},
 		{"foreign runner, untracked job: the preferred pool keeps a record", ev(corralv1.JobCompleted, 9, "some-other-runner"), []types.NamespacedName{key("default", "small")}},

@@ -14,36 +14,40 @@ import (
 
 // Outcomes of a delivery (the outcome label of corral_webhook_deliveries_total).
 const (
-	outcomeAccepted     = "accepted"     // queued for the demand store (202)
+	outcomeAccepted     = "accepted"     // recorded in the demand store (202)
+	outcomeUnmatched    = "unmatched"    // no pool matches the job: nothing to record (200)
+	outcomeNotRecorded  = "not_recorded" // the write failed or took too long (503)
 	outcomeDuplicate    = "duplicate"    // delivery or job state already seen (200)
 	outcomeIgnored      = "ignored"      // another event or an unknown action (200)
 	outcomePing         = "ping"         // ping answered (200)
 	outcomeUnauthorized = "unauthorized" // missing or bad signature (401)
 	outcomeBadRequest   = "bad_request"  // bad method, content type, size or payload (4xx)
-	outcomeQueueFull    = "queue_full"   // the in-process queue is full (503)
+	outcomeQueueFull    = "queue_full"   // too many deliveries wait for their write (503)
 	outcomeUnavailable  = "unavailable"  // no webhook secret loaded (503)
 )
 
 // Results of applying a job event to the demand store (corral_webhook_job_events_total).
 const (
-	resultApplied   = "applied"   // written to a pool's status.jobs
+	resultApplied   = "applied"   // written to a pool's status.demand
 	resultUnchanged = "unchanged" // the pool already knew (duplicate or out of order)
 	resultUnmatched = "unmatched" // no pool matches the job
 	resultPoolGone  = "pool_gone" // the pool was deleted meanwhile
 	resultRejected  = "rejected"  // the API server refused the write as invalid
+	resultFailed    = "failed"    // the write failed or timed out (the deliveries got 503)
 )
 
 // Metrics are the autoscaler's Prometheus collectors. NewMetrics on the same Registerer
 // returns collectors shared with earlier calls, so the controller and AddToManager can
 // each ask for them.
 type Metrics struct {
-	deliveries  *prometheus.CounterVec
-	sigFailures *prometheus.CounterVec
-	jobEvents   *prometheus.CounterVec
-	backlog     prometheus.Gauge
-	conflicts   prometheus.Counter
-	recovered   *prometheus.CounterVec
-	queuedToPod *prometheus.HistogramVec
+	deliveries    *prometheus.CounterVec
+	sigFailures   *prometheus.CounterVec
+	jobEvents     *prometheus.CounterVec
+	backlog       prometheus.Gauge
+	conflicts     prometheus.Counter
+	recovered     *prometheus.CounterVec
+	queuedToPod   *prometheus.HistogramVec
+	commitSeconds prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: nowhere).
@@ -51,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_webhook_deliveries_total",
-			Help: "GitHub webhook deliveries received, by event, action and outcome (accepted, duplicate, ignored, ping, unauthorized, bad_request, queue_full, unavailable). Unverified deliveries have event \"unverified\".",
+			Help: "GitHub webhook deliveries received, by event, action and outcome (accepted, unmatched, duplicate, ignored, ping, unauthorized, bad_request, queue_full, not_recorded, unavailable). Unverified deliveries have event \"unverified\".",
 		}, []string{"event", "action", "outcome"}),
 		sigFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_webhook_signature_failures_total",
@@ -59,15 +63,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		jobEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_webhook_job_events_total",
-			Help: "workflow_job events applied to the demand store, by result (applied, unchanged, unmatched, pool_gone, rejected).",
+			Help: "workflow_job events applied to the demand store, by result (applied, unchanged, unmatched, pool_gone, rejected, failed).",
 		}, []string{"result"}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "corral_webhook_backlog",
-			Help: "workflow_job events accepted by this replica and not yet applied to the demand store.",
+			Help: "workflow_job events waiting for, or in, the write that records them on this replica.",
 		}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "corral_webhook_store_conflicts_total",
-			Help: "Writes of status.jobs retried because another writer changed the pool first.",
+			Help: "Writes of status.demand retried because another writer changed the pool first.",
 		}),
 		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_webhook_recovered_deliveries_total",
@@ -78,6 +82,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from a job's queued delivery to the creation of the runner pod created for it, by pool.",
 			Buckets: []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800},
 		}, []string{"namespace", "pool"}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "corral_webhook_commit_seconds",
+			Help:    "Time a workflow_job event waited for the write that recorded it in its pool's status.demand (or failed).",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}),
 	}
 	if reg == nil {
 		return m
@@ -89,6 +98,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.conflicts = register(reg, m.conflicts)
 	m.recovered = register(reg, m.recovered)
 	m.queuedToPod = register(reg, m.queuedToPod)
+	m.commitSeconds = register(reg, m.commitSeconds)
 	return m
 }
 
@@ -131,8 +141,8 @@ func newDemandCollector(reader client.Reader, ttl time.Duration) *demandCollecto
 	labels := []string{"namespace", "pool"}
 	return &demandCollector{
 		reader: reader, ttl: ttl,
-		queued: prometheus.NewDesc("corral_pool_queued_jobs", "Jobs queued for the pool and not yet taken by a runner (status.jobs).", labels, nil),
-		busy:   prometheus.NewDesc("corral_pool_busy_runners_by_jobs", "Runners running one of the pool's jobs, per status.jobs.", labels, nil),
+		queued: prometheus.NewDesc("corral_pool_queued_jobs", "Jobs queued for the pool and not yet taken by a runner (status.demand).", labels, nil),
+		busy:   prometheus.NewDesc("corral_pool_busy_runners_by_jobs", "Runners running one of the pool's jobs, per status.demand.", labels, nil),
 		oldest: prometheus.NewDesc("corral_pool_oldest_queued_job_age_seconds", "Age of the pool's longest-waiting queued job; 0 when none.", labels, nil),
 	}
 }
@@ -149,7 +159,8 @@ func (c *demandCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var pools corralv1.RunnerPoolList
-	if err := c.reader.List(ctx, &pools); err != nil {
+	// DemandOf only reads the pools: no need to copy the cache's objects.
+	if err := c.reader.List(ctx, &pools, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	now := time.Now()

@@ -14,13 +14,16 @@ import (
 )
 
 // FieldManager is the server-side-apply field manager under which the webhook receiver
-// writes status.jobs. The reconciler uses another and never writes status.jobs.
+// writes status.demand. The reconciler uses another and never writes status.demand.
 const FieldManager = "corral-webhook"
 
 // SecretKeyPrefix names the keys of the webhook Secret that hold accepted secrets: every key
 // equal to it or starting with it ("webhook-secret", "webhook-secret-next", ...) is one. A
 // single trailing newline of a value is ignored.
 const SecretKeyPrefix = "webhook-secret"
+
+// githubTimeout is how long GitHub waits for the answer to a delivery.
+const githubTimeout = 10 * time.Second
 
 // Defaults of Options.
 const (
@@ -31,6 +34,8 @@ const (
 	DefaultCompletedTTL     = 3 * time.Hour
 	DefaultQueueSize        = 10000
 	DefaultWorkers          = 4
+	DefaultCommitInterval   = 50 * time.Millisecond
+	DefaultCommitTimeout    = 8 * time.Second
 	DefaultRecoveryInterval = 2 * time.Minute
 	DefaultRecoveryMaxAge   = time.Hour
 	DefaultRecoveryURL      = "https://github.com"
@@ -88,11 +93,19 @@ type Options struct {
 	// CompletedTTL is how long a completed job is remembered, so late or redelivered events
 	// cannot resurrect it.
 	CompletedTTL time.Duration
-	// QueueSize bounds the deliveries accepted but not yet applied; beyond it deliveries
-	// get 503 (and are recovered from the delivery log).
+	// QueueSize bounds the deliveries waiting for the write that records them; beyond it
+	// deliveries get 503 (and are recovered from the delivery log).
 	QueueSize int
-	// Workers apply deliveries to pools in parallel (one pool at a time per worker).
+	// Workers bounds the pools whose demand is written at once (each pool has at most one
+	// write in flight).
 	Workers int
+	// CommitInterval is the least time between the starts of two writes of one pool's
+	// demand: deliveries arriving meanwhile wait and share the next write (group commit).
+	// The first write after a quiet spell starts at once. Negative: no pause at all.
+	CommitInterval time.Duration
+	// CommitTimeout bounds how long a delivery waits for the write that records it before
+	// it is answered 503; under GitHub's 10 s.
+	CommitTimeout time.Duration
 	// Recovery configures the recovery of missed deliveries.
 	Recovery RecoveryOptions
 }
@@ -111,8 +124,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.MaxBodyBytes, "webhook-max-body-bytes", o.MaxBodyBytes, "Largest webhook delivery body accepted.")
 	fs.DurationVar(&o.DemandTTL, "webhook-demand-ttl", o.DemandTTL, "A job with no news for this long stops counting as demand.")
 	fs.DurationVar(&o.CompletedTTL, "webhook-completed-ttl", o.CompletedTTL, "How long completed jobs are remembered to reject late or redelivered events.")
-	fs.IntVar(&o.QueueSize, "webhook-queue-size", o.QueueSize, "Deliveries accepted but not yet applied, at most; more get 503.")
-	fs.IntVar(&o.Workers, "webhook-workers", o.Workers, "Workers applying deliveries to pools in parallel.")
+	fs.IntVar(&o.QueueSize, "webhook-queue-size", o.QueueSize, "Deliveries waiting for the write that records them, at most; more get 503.")
+	fs.IntVar(&o.Workers, "webhook-workers", o.Workers, "Pools whose demand is written at once.")
+	fs.DurationVar(&o.CommitInterval, "webhook-commit-interval", o.CommitInterval, "Least time between two writes of one pool's demand; "+
+		"deliveries arriving meanwhile share the next write. Negative: none.")
+	fs.DurationVar(&o.CommitTimeout, "webhook-commit-timeout", o.CommitTimeout, "How long a delivery waits for the write that records it before it is answered 503 (under 10s).")
 	fs.Var(nameFlag{&o.Recovery.CredentialsRef}, "webhook-recovery-credentials", "NAMESPACE/NAME of a GitHub App credentials Secret "+
 		"(app-id, private-key) whose webhook delivery log is read to recover failed workflow_job deliveries; empty disables recovery.")
 	fs.StringVar(&o.Recovery.GitHubURL, "webhook-recovery-github-url", o.Recovery.GitHubURL, "GitHub the recovery App lives on: https://github.com or https://GHES-HOST.")
@@ -144,6 +160,12 @@ func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
 	}
+	if o.CommitInterval == 0 {
+		o.CommitInterval = DefaultCommitInterval
+	}
+	if o.CommitTimeout <= 0 {
+		o.CommitTimeout = DefaultCommitTimeout
+	}
 	r := &o.Recovery
 	if r.GitHubURL == "" {
 		r.GitHubURL = DefaultRecoveryURL
@@ -169,6 +191,9 @@ func (o Options) validate() error {
 	if !strings.HasPrefix(o.Path, "/") {
 		errs = append(errs, fmt.Errorf("webhook path %q must start with /", o.Path))
 	}
+	if o.CommitTimeout >= githubTimeout {
+		errs = append(errs, fmt.Errorf("commit timeout %s must be under %s, or GitHub gives up on every slow delivery first", o.CommitTimeout, githubTimeout))
+	}
 	if o.SecretRef.Namespace == "" {
 		errs = append(errs, fmt.Errorf("webhook secret %q must be NAMESPACE/NAME", o.SecretRef.Name))
 	}
@@ -187,7 +212,7 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// policy is the bookkeeping rule of status.jobs.
+// policy is the bookkeeping rule of status.demand.
 func (o Options) policy() Policy {
 	return Policy{DemandTTL: o.DemandTTL, CompletedTTL: o.CompletedTTL, MaxJobs: corralv1.MaxTrackedJobs}
 }

@@ -19,7 +19,7 @@ func TestBindFlags(t *testing.T) {
 	err := fs.Parse([]string{
 		"--webhook-bind-address=:9000", "--webhook-path=/hooks/github", "--webhook-secret=corral-system/webhook",
 		"--webhook-max-body-bytes=2048", "--webhook-demand-ttl=2h", "--webhook-completed-ttl=4h", "--webhook-queue-size=50",
-		"--webhook-workers=2", "--webhook-recovery-credentials=corral-system/app", "--webhook-recovery-github-url=https://ghes.example.com",
+		"--webhook-workers=2", "--webhook-commit-interval=-1ns", "--webhook-commit-timeout=5s", "--webhook-recovery-credentials=corral-system/app", "--webhook-recovery-github-url=https://ghes.example.com",
 		"--webhook-recovery-interval=1m", "--webhook-recovery-max-age=30m", "--webhook-recovery-mode=redeliver",
 	})
 	if err != nil {
@@ -28,6 +28,7 @@ func TestBindFlags(t *testing.T) {
 	want := Options{
 		BindAddress: ":9000", Path: "/hooks/github", SecretRef: types.NamespacedName{Namespace: "corral-system", Name: "webhook"},
 		MaxBodyBytes: 2048, DemandTTL: 2 * time.Hour, CompletedTTL: 4 * time.Hour, QueueSize: 50, Workers: 2,
+		CommitInterval: -1, CommitTimeout: 5 * time.Second,
 		Recovery: RecoveryOptions{
 			CredentialsRef: types.NamespacedName{Namespace: "corral-system", Name: "app"}, GitHubURL: "https://ghes.example.com",
 			Interval: time.Minute, MaxAge: 30 * time.Minute, Mode: RecoveryRedeliver, MaxPages: 10,
@@ -56,8 +57,9 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("defaults with a secret: %v", err)
 	}
 	cases := map[string]func(*Options){
-		"relative path":            func(o *Options) { o.Path = "webhook" },
-		"secret without namespace": func(o *Options) { o.SecretRef.Namespace = "" },
+		"relative path":                         func(o *Options) { o.Path = "webhook" },
+		"secret without namespace":              func(o *Options) { o.SecretRef.Namespace = "" },
+		"commit timeout past GitHub's patience": func(o *Options) { o.CommitTimeout = 10 * time.Second },
 		"recovery outlives completed jobs": func(o *Options) {
 			o.Recovery.CredentialsRef = types.NamespacedName{Namespace: "ns", Name: "app"}
 			o.Recovery.MaxAge = o.CompletedTTL + time.Minute
@@ -69,6 +71,9 @@ func TestValidate(t *testing.T) {
 		if err := o.validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	if base.CommitInterval != DefaultCommitInterval || base.CommitTimeout != DefaultCommitTimeout {
+		t.Errorf("commit defaults = %s, %s", base.CommitInterval, base.CommitTimeout)
 	}
 	if (Options{SecretRef: base.SecretRef, BindAddress: "0"}).Enabled() {
 		t.Error(`bind address "0" does not disable the receiver`)

@@ -12,20 +12,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
-// Shutdown budgets: the server finishes the requests in flight, then the queue drains.
-const (
-	serverShutdownTimeout = 5 * time.Second
-	queueDrainTimeout     = 10 * time.Second
-)
-
-// receiver is the webhook server with its queue and keyring, a manager.Runnable that runs
-// on every replica (GitHub may deliver to any of them).
+// receiver is the webhook server with its committer and keyring, a manager.Runnable that
+// runs on every replica (GitHub may deliver to any of them).
 type receiver struct {
-	addr    string
-	handler *handler
-	queue   *workQueue
-	keys    *secretKeyring
-	workers int
+	addr      string
+	handler   *handler
+	committer *committer
+	keys      *secretKeyring
 }
 
 var (
@@ -36,8 +29,9 @@ var (
 // NeedLeaderElection is false: every replica serves webhooks.
 func (r *receiver) NeedLeaderElection() bool { return false }
 
-// Start loads the secrets, serves deliveries until ctx ends, then stops accepting and lets
-// the queue drain.
+// Start loads the secrets, serves deliveries until ctx ends, then stops accepting, lets the
+// deliveries in flight get their answer (their writes go on meanwhile) and stops the
+// committer. Nothing is acknowledged that is not persisted, so there is no queue to drain.
 func (r *receiver) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("webhook")
 	ctx = log.IntoContext(ctx, logger)
@@ -59,13 +53,15 @@ func (r *receiver) Start(ctx context.Context) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Deliveries in flight at shutdown still get their answer: their contexts outlive
+		// ctx (the commit timeout bounds them).
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	queueCtx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
-	queueDone := make(chan struct{})
+	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	commitsDone := make(chan struct{})
 	go func() {
-		defer close(queueDone)
-		r.queue.run(queueCtx, r.workers, queueDrainTimeout)
+		defer close(commitsDone)
+		r.committer.run(commitCtx)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -79,12 +75,13 @@ func (r *receiver) Start(ctx context.Context) error {
 			result = fmt.Errorf("serving webhooks: %w", err)
 		}
 	}
-	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), serverShutdownTimeout)
+	// A delivery in flight waits at most the commit timeout for its write.
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), r.handler.timeout+time.Second)
 	defer cancelShutdown()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Error(err, "stopping the webhook server")
 	}
-	stopQueue()
-	<-queueDone
+	stopCommits()
+	<-commitsDone
 	return result
 }

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/corral-run/corral/internal/github"
 	"github.com/corral-run/corral/internal/github/githubtest"
 	"github.com/corral-run/corral/test/gen"
 )
@@ -49,7 +50,8 @@ var _ = Describe("the webhook receiver", func() {
 		Expect(status).To(Equal(http.StatusUnauthorized), "unsigned")
 		Expect(m.send("workflow_job", "gpu-1", job(ns, "queued", 50, "", "gpu"), false)).To(Equal(http.StatusAccepted))
 
-		Expect(m.send("workflow_job", "win-1", job(ns, "queued", 60, "", "self-hosted", "windows"), false)).To(Equal(http.StatusAccepted))
+		// No pool matches: nothing to record, and nothing for GitHub to retry.
+		Expect(m.send("workflow_job", "win-1", job(ns, "queued", 60, "", "self-hosted", "windows"), false)).To(Equal(http.StatusOK))
 
 		Eventually(demand(builders)).Should(HaveField("Queued", int32(30)))
 		Eventually(demand(gpu)).Should(HaveField("Queued", int32(1)))
@@ -73,17 +75,25 @@ var _ = Describe("the webhook receiver", func() {
 
 		// Another replica (or the same after a restart) picks up where the first left off.
 		m2 := startManager(Options{SecretRef: secret})
+		runner := func(i int) string {
+			return github.RunnerNamePrefix("builders", getPool(builders).UID) + fmt.Sprintf("run%02d", i)
+		}
 		for i := range 10 {
-			Expect(m2.send("workflow_job", fmt.Sprintf("p-%d", i), job(ns, "in_progress", int64(i+1), fmt.Sprintf("runner-%d", i)), false)).To(Equal(http.StatusAccepted))
+			Expect(m2.send("workflow_job", fmt.Sprintf("p-%d", i), job(ns, "in_progress", int64(i+1), runner(i)), false)).To(Equal(http.StatusAccepted))
 		}
 		for i := range 5 {
-			Expect(m2.send("workflow_job", fmt.Sprintf("c-%d", i), job(ns, "completed", int64(i+1), fmt.Sprintf("runner-%d", i)), false)).To(Equal(http.StatusAccepted))
+			Expect(m2.send("workflow_job", fmt.Sprintf("c-%d", i), job(ns, "completed", int64(i+1), runner(i)), false)).To(Equal(http.StatusAccepted))
 		}
-		Eventually(demand(builders)).Should(And(HaveField("Queued", int32(20)), HaveField("BusyRunners", HaveLen(5))))
-		Expect(demand(builders)().BusyRunners).To(HaveKey("runner-9"))
+		// Acknowledged means recorded: no need to wait.
+		Expect(demand(builders)()).To(And(HaveField("Queued", int32(20)), HaveField("BusyRunners", HaveLen(5))))
+		Expect(demand(builders)().BusyRunners).To(HaveKey(runner(9)))
+		// A job taken by a runner that is not the pool's leaves the queue and makes no
+		// runner of the pool busy.
+		Expect(m2.send("workflow_job", "p-foreign", job(ns, "in_progress", 11, "someone-elses-runner"), false)).To(Equal(http.StatusAccepted))
+		Expect(demand(builders)()).To(And(HaveField("Queued", int32(19)), HaveField("BusyRunners", HaveLen(5))))
 
 		// Every replica reports the pools' demand from its cache.
-		Eventually(func() (float64, error) { return gaugeValue(m2, "corral_pool_queued_jobs", ns, "builders") }).Should(Equal(20.0))
+		Eventually(func() (float64, error) { return gaugeValue(m2, "corral_pool_queued_jobs", ns, "builders") }).Should(Equal(19.0))
 	})
 
 	It("answers 503 while its Secret is missing and picks up a rotated secret", func(SpecContext) {

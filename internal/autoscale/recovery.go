@@ -35,16 +35,18 @@ type deliveryLog interface {
 var _ deliveryLog = (*github.AppClient)(nil)
 
 // recoverer reads the App's webhook delivery log and recovers the workflow_job deliveries
-// whose every attempt failed: by default it replays the logged payload into the local
-// queue (the API is reachable even when GitHub cannot reach the endpoint, the usual reason
-// for the failure); in redeliver mode it asks GitHub to send them again. Each delivery
-// (GUID) is recovered once; replaying one twice would be harmless anyway, as job states
-// only move forward. It runs on the leader only.
+// whose every attempt failed: by default it replays the logged payload into the demand
+// store, through the same recorder (and group commit) as the webhook handler, and counts a
+// delivery recovered only once it is persisted (the API is reachable even when GitHub
+// cannot reach the endpoint, the usual reason for the failure); in redeliver mode it asks
+// GitHub to send them again. Each delivery (GUID) is recovered once; replaying one twice
+// would be harmless anyway, as job states only move forward. It runs on the leader only.
 type recoverer struct {
 	opts    RecoveryOptions
 	secrets client.Reader
 	newLog  func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error)
-	sink    eventSink
+	events  eventRecorder
+	timeout time.Duration // bounds the wait for one replayed delivery's write
 	metrics *Metrics
 	now     func() time.Time
 
@@ -59,9 +61,9 @@ var (
 	_ manager.LeaderElectionRunnable = (*recoverer)(nil)
 )
 
-func newRecoverer(opts RecoveryOptions, secrets client.Reader, sink eventSink, m *Metrics, reg prometheus.Registerer) *recoverer {
+func newRecoverer(opts RecoveryOptions, secrets client.Reader, events eventRecorder, timeout time.Duration, m *Metrics, reg prometheus.Registerer) *recoverer {
 	return &recoverer{
-		opts: opts, secrets: secrets, sink: sink, metrics: m, now: time.Now,
+		opts: opts, secrets: secrets, events: events, timeout: timeout, metrics: m, now: time.Now,
 		handled: newSeenSet(2*opts.MaxAge+recoveryOverlap, 100000),
 		newLog: func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error) {
 			return github.NewAppClient(src, opts.GitHubURL, github.AppClientOptions{Registerer: reg, Conn: conn})
@@ -171,8 +173,11 @@ func (r *recoverer) recover(ctx context.Context, lg deliveryLog, d github.HookDe
 	if !d.DeliveredAt.IsZero() && d.DeliveredAt.Before(ev.ReceivedAt) {
 		ev.ReceivedAt = d.DeliveredAt
 	}
-	if !r.sink.Offer(ev) {
-		logger.Info("queue full; replaying the rest next cycle")
+	rctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if _, err := r.events.Record(rctx, ev); err != nil {
+		logger.Error(err, "recording a replayed delivery; replaying the rest next cycle", "job", ev.JobID)
+		r.metrics.recovered.WithLabelValues("failed").Inc()
 		return false, true
 	}
 	logger.Info("replayed a failed delivery", "job", ev.JobID)

@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -42,7 +43,7 @@ func queuedPayload(id int64) []byte {
 type recoveryFixture struct {
 	srv  *githubtest.Server
 	app  githubtest.App
-	sink *recordingSink
+	sink *recordingRecorder
 	rec  *recoverer
 }
 
@@ -58,11 +59,11 @@ func newRecoveryFixture(t *testing.T, mode RecoveryMode) *recoveryFixture {
 	secrets := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "corral-system", Name: "app", ResourceVersion: "1"}, Data: data,
 	}).Build()
-	sink := &recordingSink{}
+	sink := &recordingRecorder{}
 	opts := Options{Recovery: RecoveryOptions{
 		CredentialsRef: types.NamespacedName{Namespace: "corral-system", Name: "app"}, GitHubURL: srv.URL(), Mode: mode,
 	}}.withDefaults()
-	return &recoveryFixture{srv: srv, app: app, sink: sink, rec: newRecoverer(opts.Recovery, secrets, sink, NewMetrics(nil), nil)}
+	return &recoveryFixture{srv: srv, app: app, sink: sink, rec: newRecoverer(opts.Recovery, secrets, sink, time.Second, NewMetrics(nil), nil)}
 }
 
 func (f *recoveryFixture) replayedJobs() map[int64]string {
@@ -119,20 +120,28 @@ func TestRecoveryReplaysFailedDeliveriesOnce(t *testing.T) {
 	}
 }
 
-func TestRecoveryRetriesWhenTheQueueIsFull(t *testing.T) {
-	f := newRecoveryFixture(t, RecoveryReplay)
-	ctx := context.Background()
-	f.srv.DeliverAppEvent(ctx, f.app.ID, "workflow_job", queuedPayload(1))
-	f.sink.full = true
-	if err := f.rec.cycle(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.sink.full = false
-	if err := f.rec.cycle(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.replayedJobs(); len(got) != 1 {
-		t.Errorf("after the queue freed up replayed %v, want job 1", got)
+func TestRecoveryRetriesWhatItCouldNotRecord(t *testing.T) {
+	for _, err := range []error{errBacklogFull, errors.New("etcd is unavailable"), context.DeadlineExceeded} {
+		t.Run(err.Error(), func(t *testing.T) {
+			f := newRecoveryFixture(t, RecoveryReplay)
+			ctx := context.Background()
+			f.srv.DeliverAppEvent(ctx, f.app.ID, "workflow_job", queuedPayload(1))
+			f.srv.DeliverAppEvent(ctx, f.app.ID, "workflow_job", queuedPayload(2))
+			f.sink.fail(err)
+			if err := f.rec.cycle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.srv.CallCount(githubtest.EndpointAppHookDelivery); n != 1 {
+				t.Errorf("fetched %d deliveries while the store refused, want 1 (the cycle stops)", n)
+			}
+			f.sink.fail(nil)
+			if err := f.rec.cycle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.replayedJobs(); len(got) != 2 {
+				t.Errorf("once the store took them again replayed %v, want jobs 1 and 2", got)
+			}
+		})
 	}
 }
 

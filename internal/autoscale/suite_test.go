@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,8 +32,9 @@ import (
 )
 
 // The envtest suite runs the demand store and the receiver against a real API server:
-// deliveries land in status.jobs, concurrent writers lose nothing, demand survives a new
-// receiver, expires and stays bounded, and failed deliveries come back from the App's log.
+// deliveries land in status.demand before they are acknowledged, concurrent writers lose
+// nothing, demand survives a new receiver, expires and stays small and bounded, and failed
+// deliveries come back from the App's log.
 func TestDemandStoreEnvtest(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "autoscale envtest")
@@ -83,9 +86,10 @@ func getPool(key types.NamespacedName) *corralv1.RunnerPool {
 	return &p
 }
 
-// jobsOf summarises a pool's status.jobs as id -> state/runner.
+// jobsOf summarises a pool's status.demand, read from the API server, as id ->
+// state/runner suffix.
 func jobsOf(key types.NamespacedName) map[int64]string {
-	return states(getPool(key).Status.Jobs)
+	return states(corralv1.DecodeDemand(getPool(key).Status.Demand))
 }
 
 // newStore is a demand store on its own client, as another replica would have.
@@ -113,17 +117,31 @@ type runningManager struct {
 }
 
 // startManager starts a manager with AddToManager(opts) and waits for the receiver.
-func startManager(opts Options) *runningManager {
+func startManager(opts Options) *runningManager { return startManagerWith(opts, nil) }
+
+// startManagerWith is startManager whose manager client is wrap(the usual client), unless
+// wrap is nil.
+func startManagerWith(opts Options, wrap func(client.WithWatch) client.WithWatch) *runningManager {
 	opts.BindAddress = freeAddr()
 	if opts.Path == "" {
 		opts.Path = DefaultPath
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mopts := ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	}
+	if wrap != nil {
+		mopts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
+			c, err := client.NewWithWatch(cfg, o)
+			if err != nil {
+				return nil, err
+			}
+			return wrap(c), nil
+		}
+	}
+	mgr, err := ctrl.NewManager(env.Config, mopts)
 	Expect(err).NotTo(HaveOccurred())
 	reg := prometheus.NewRegistry()
 	Expect(AddToManager(mgr, opts, reg)).To(Succeed())
@@ -144,13 +162,30 @@ func startManager(opts Options) *runningManager {
 
 // send delivers a signed event and returns the status code.
 func (m *runningManager) send(event, guid string, payload []byte, form bool) int {
-	status, _, err := githubtest.SendWebhook(ctx, http.DefaultClient, m.url, githubtest.WebhookRequest{
+	status, _ := m.sendFull(event, guid, payload, form)
+	return status
+}
+
+// sendFull delivers a signed event and returns the status code and the answer's body.
+func (m *runningManager) sendFull(event, guid string, payload []byte, form bool) (int, string) {
+	status, body, err := githubtest.SendWebhook(ctx, http.DefaultClient, m.url, githubtest.WebhookRequest{
 		Event: event, GUID: guid, Payload: payload, Secret: string(testSecret), Form: form,
 	})
 	if err != nil {
-		return 0
+		return 0, err.Error()
 	}
-	return status
+	return status, body
+}
+
+// rawPool is the pool's JSON exactly as the API server returns it (managedFields included).
+func rawPool(key types.NamespacedName) []byte {
+	cs, err := kubernetes.NewForConfig(env.Config)
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := cs.Discovery().RESTClient().Get().
+		AbsPath("/apis", corralv1.GroupVersion.Group, corralv1.GroupVersion.Version, "namespaces", key.Namespace, "runnerpools", key.Name).
+		DoRaw(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	return raw
 }
 
 // createWebhookSecret creates the webhook Secret in ns.

@@ -162,4 +162,4 @@ func withoutDemand(st *corralv1.RunnerPoolStatus) *corralv1.RunnerPoolStatus {
 }
 
 // setDemand copies the webhook receiver's part of the status from src to dst.
-func setDemand(dst, src *corralv1.RunnerPoolStatus) { dst.Jobs = src.Jobs }
+func setDemand(dst, src *corralv1.RunnerPoolStatus) { dst.Demand = src.Demand }

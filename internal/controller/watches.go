@@ -75,4 +75,4 @@ func poolChanged() predicate.Predicate {
 }
 
 // demandField is the part of a pool's status the webhook receiver writes.
-func demandField(pool *corralv1.RunnerPool) any { return pool.Status.Jobs }
+func demandField(pool *corralv1.RunnerPool) any { return pool.Status.Demand }
