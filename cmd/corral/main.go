@@ -83,7 +83,7 @@ func run(o options) error {
 		return fmt.Errorf("registering corral types: %w", err)
 	}
 
-	cacheOpts := cache.Options{ByObject: controller.CacheByObject()}
+	cacheOpts := cache.Options{ByObject: controller.CacheByObject(o.operatorNS)}
 	if ns := splitList(o.namespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {

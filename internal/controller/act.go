@@ -111,6 +111,7 @@ func (r *RunnerPoolReconciler) remove(ctx context.Context, o *observation, rm re
 		return
 	}
 	r.expect.removed(o.pool.UID, rm.rp.name(), o.now)
+	r.expect.forgetPod(o.pool.UID, rm.rp.name(), rm.rp.pod.UID)
 	out.removed = append(out.removed, rm)
 	switch {
 	case rm.failure != "":

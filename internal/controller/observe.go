@@ -8,7 +8,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
@@ -88,6 +90,9 @@ type observation struct {
 	// processStart is when this operator process started: a pool last swept before it may
 	// hold what an earlier process left behind.
 	processStart time.Time
+	// class is the pool's RunnerClass, the pool as the builders see it, and why it may not
+	// create runners.
+	class classView
 }
 
 // forgeView is a sweep's reading of the forge: the pool's registrations as listed, and a
@@ -106,35 +111,30 @@ type lookup struct {
 	gone   bool
 }
 
-// observe lists the pool's pods and JIT Secrets from the cache and reads its demand.
-func (r *RunnerPoolReconciler) observe(ctx context.Context, pool *corralv1.RunnerPool) (*observation, error) {
-	sel := client.MatchingLabels{corralv1.LabelPool: pool.Name}
+// observe lists the pool's pods from the cache, finds out which have their JIT Secret, and
+// reads its demand.
+func (r *RunnerPoolReconciler) observe(ctx context.Context, pool *corralv1.RunnerPool, cv classView) (*observation, error) {
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(pool.Namespace), sel,
-		client.MatchingLabels{corralv1.LabelComponent: corralv1.ComponentRunner}); err != nil {
+	if err := r.Client.List(ctx, pods, client.InNamespace(pool.Namespace), client.MatchingLabels{
+		corralv1.LabelPool: pool.Name, corralv1.LabelComponent: corralv1.ComponentRunner}); err != nil {
 		return nil, fmt.Errorf("listing runner pods: %w", err)
 	}
-	secrets := &metav1.PartialObjectMetadataList{}
-	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := r.Client.List(ctx, secrets, client.InNamespace(pool.Namespace), sel,
-		client.MatchingLabels{corralv1.LabelComponent: corralv1.ComponentJITConfig}); err != nil {
-		return nil, fmt.Errorf("listing JIT Secrets: %w", err)
+	jit, err := r.jitSecrets(ctx, pool, pods.Items)
+	if err != nil {
+		return nil, err
 	}
-	jit := make(map[string]bool, len(secrets.Items))
-	for _, s := range secrets.Items {
-		jit[s.Name] = true
-	}
-	o := &observation{pool: pool, prefix: github.RunnerNamePrefix(pool.Name, pool.UID), now: r.now(), processStart: r.started}
+	o := &observation{pool: pool, prefix: github.RunnerNamePrefix(pool.Name, pool.UID), now: r.now(), processStart: r.started, class: cv}
 	if r.DemandOf != nil {
 		o.demand = r.DemandOf(pool, o.now)
 	}
-	o.runners = classify(pool, pods.Items, o.demand.BusyRunners, jit)
+	o.runners = classify(cv.effective, pods.Items, o.demand.BusyRunners, jit)
 	o.runners, o.inFlight = r.expect.observe(pool.UID, o.runners, o.now)
 	return o, nil
 }
 
-// classify derives each pod's state. busy names runners known to run a job (from webhook
-// demand); jitSecrets names the JIT Secrets that exist. Pure.
+// classify derives each pod's state. pool is the pool as the builders see it (its class
+// applied), so a class change makes its runners outdated; busy names runners known to run
+// a job (from webhook demand); jitSecrets names the JIT Secrets that exist. Pure.
 func classify(pool *corralv1.RunnerPool, pods []corev1.Pod, busy, jitSecrets map[string]bool) []runnerPod {
 	hash := runner.TemplateHash(pool)
 	out := make([]runnerPod, 0, len(pods))
@@ -224,4 +224,36 @@ func needLookup(o *observation, opts Options) []runnerPod {
 		}
 	}
 	return out
+}
+
+// jitSecrets names the JIT Secrets of the pool's live pods that exist, without listing or
+// watching Secrets. A pod this process created has its Secret by construction (a failed
+// Secret creation deletes the pod, or marks it incomplete when that fails too). Only a pod
+// created before this process started may lack it (a crash between the two creations): its
+// Secret's metadata is read once, and the answer remembered for the pod's life.
+func (r *RunnerPoolReconciler) jitSecrets(ctx context.Context, pool *corralv1.RunnerPool, pods []corev1.Pod) (map[string]bool, error) {
+	out := make(map[string]bool, len(pods))
+	for i := range pods {
+		pod := &pods[i]
+		name := runner.JITSecretName(pod.Name)
+		switch {
+		case r.expect.incomplete(pool.UID, pod.Name):
+			continue
+		case pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed,
+			!pod.CreationTimestamp.Time.Before(r.started.Truncate(time.Second)), r.expect.verified(pod.UID):
+			out[name] = true
+			continue
+		}
+		secret := &metav1.PartialObjectMetadata{}
+		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: name}, secret)
+		switch {
+		case err == nil:
+			out[name] = true
+			r.expect.verify(pod.UID)
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("reading JIT Secret %s: %w", name, err)
+		}
+	}
+	return out, nil
 }

@@ -98,7 +98,7 @@ var _ = AfterSuite(func() {
 
 // startManager runs the controller as cmd/corral does, until ctx ends.
 func startManager(ctx context.Context) {
-	byObject := controller.CacheByObject()
+	byObject := controller.CacheByObject(operatorNamespace)
 	byObject[&corralv1.RunnerPool{}] = cache.ByObject{Label: notStandalone}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:     env.Scheme,

@@ -23,7 +23,7 @@ func CheckPool(pool *corralv1.RunnerPool, class *corralv1.RunnerClass) []Violati
 		out = append(out, Violation{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	spec, c := pool.Spec, class.Spec
-	if msg := scopeProblem(spec.GitHub.URL, c.GitHub); msg != "" {
+	if msg := ScopeProblem(spec.GitHub.URL, class); msg != "" {
 		add("spec.github.url", "%s", msg)
 	}
 	if !containsFold(RunnerGroups(class), spec.RunnerGroup) {
@@ -69,9 +69,11 @@ func CheckPool(pool *corralv1.RunnerPool, class *corralv1.RunnerClass) []Violati
 	return out
 }
 
-// scopeProblem says why a pool URL is outside the class's server and scopes ("" when it
-// is inside).
-func scopeProblem(rawURL string, gh corralv1.ClassGitHubSpec) string {
+// ScopeProblem says why a pool URL is outside the class's server and scopes ("" when it
+// is inside). The controller asks it again right before it hands the class's credentials
+// to a client: they go to the class's server and nowhere else.
+func ScopeProblem(rawURL string, class *corralv1.RunnerClass) string {
+	gh := class.Spec.GitHub
 	scope, err := github.ParseScope(rawURL)
 	if err != nil {
 		return err.Error()

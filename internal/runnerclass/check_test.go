@@ -134,7 +134,7 @@ func TestEffective(t *testing.T) {
 	pool := classPool(gen.WithNodeSelector(map[string]string{"arch": "arm64"}))
 	pool.Spec.GitHub.Proxy = &corralv1.ProxySpec{HTTPSProxy: "http://tenant-proxy:3128"}
 	eff := Effective(pool, class)
-	if eff.Spec.GitHub.Proxy.HTTPSProxy != "http://proxy.corral-system:3128" || eff.Spec.GitHub.CABundle.Name != "ghes-ca" {
+	if eff.Spec.GitHub.Proxy.HTTPSProxy != "http://proxy.corral-system:3128" || eff.Spec.GitHub.CABundle.Name != "builders-corral-ca" {
 		t.Errorf("proxy %+v, CA %+v: want the class's", eff.Spec.GitHub.Proxy, eff.Spec.GitHub.CABundle)
 	}
 	if eff.Spec.Network.DNS.Namespace != "kube-system" || *eff.Spec.Network.DNS.CIDR != "169.254.20.10/32" {

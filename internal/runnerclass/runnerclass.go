@@ -51,10 +51,17 @@ func Admits(class *corralv1.RunnerClass, nsLabels map[string]string) (bool, erro
 	return sel.Matches(labels.Set(nsLabels)), nil
 }
 
+// CABundleConfigMap is the ConfigMap, in the pool's namespace, into which the controller
+// copies the class's CA bundle for the pool's runners to mount (a pod can only mount a
+// ConfigMap of its own namespace; the class's lives in the operator's).
+func CABundleConfigMap(pool *corralv1.RunnerPool) string { return pool.Name + "-corral-ca" }
+
+// CABundleKey is the key of the CA bundle in CABundleConfigMap.
+const CABundleKey = "ca.crt"
+
 // Effective is pool as the builders must see it when it belongs to class: the class's
-// proxy, CA bundle and DNS, and the class's nodeSelector added to the pool's. The CA
-// bundle reference names the class's ConfigMap (in the operator's namespace); its content
-// reaches runner pods through their JIT Secret. Without a class it is pool unchanged.
+// proxy, CA bundle (copied into CABundleConfigMap) and DNS, and the class's nodeSelector
+// added to the pool's. Without a class it is pool unchanged.
 func Effective(pool *corralv1.RunnerPool, class *corralv1.RunnerClass) *corralv1.RunnerPool {
 	if class == nil {
 		return pool
@@ -62,7 +69,10 @@ func Effective(pool *corralv1.RunnerPool, class *corralv1.RunnerClass) *corralv1
 	out := pool.DeepCopy()
 	gh := class.Spec.GitHub
 	out.Spec.GitHub.Proxy = gh.Proxy.DeepCopy()
-	out.Spec.GitHub.CABundle = gh.CABundle.DeepCopy()
+	out.Spec.GitHub.CABundle = nil
+	if gh.CABundle != nil {
+		out.Spec.GitHub.CABundle = &corralv1.ConfigMapKeyRef{Name: CABundleConfigMap(pool), Key: CABundleKey}
+	}
 	if dns := class.Spec.Network.DNS; dns != nil {
 		out.Spec.Network.DNS = *dns.DeepCopy()
 		if out.Spec.Network.DNS.Namespace == "" {
