@@ -269,7 +269,7 @@ var validPools = map[string]gen.PoolModifier{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "x"}}}}
 	},
 	"selinux within baseline": gen.WithSELinuxType("container_engine_t"),
-	"a plain toleration":     gen.WithTolerations(corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule}),
+	"a plain toleration":      gen.WithTolerations(corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule}),
 	"env and proxy": func(p *corralv1.RunnerPool) {
 		gen.WithEnv("FOO", "bar")(p)
 		p.Spec.GitHub.Proxy = &corralv1.ProxySpec{HTTPSProxy: "http://proxy.internal:3128", NoProxy: []string{".svc", "10.0.0.0/8"}}
