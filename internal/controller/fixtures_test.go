@@ -96,6 +96,7 @@ func observed(pool *corralv1.RunnerPool, demand Demand, pods ...corev1.Pod) *obs
 	return &observation{
 		pool: pool, now: t0, prefix: github.RunnerNamePrefix(pool.Name, pool.UID),
 		runners: classify(pool, pods, demand.BusyRunners, jit), demand: demand,
+		class: classView{effective: pool},
 	}
 }
 

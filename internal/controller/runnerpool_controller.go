@@ -55,6 +55,9 @@ type Options struct {
 	DrainTimeout time.Duration
 	// BusyRecheck is how often a busy runner that must go is checked again.
 	BusyRecheck time.Duration
+	// StalledRecheck is how often a class-less pool whose credentials are missing or
+	// refused is tried again (its Secrets, in its own namespace, are not watched).
+	StalledRecheck time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -74,6 +77,7 @@ func (o Options) withDefaults() Options {
 	def(&o.PendingTimeout, 10*time.Minute)
 	def(&o.DrainTimeout, 10*time.Minute)
 	def(&o.BusyRecheck, 30*time.Second)
+	def(&o.StalledRecheck, 5*time.Minute)
 	return o
 }
 
@@ -190,7 +194,7 @@ func (r *RunnerPoolReconciler) finish(ctx context.Context, o *observation, p pla
 		if kind.Fatal() {
 			// A class-less pool's own Secrets are not watched (the controller watches no
 			// Secret outside its namespace): look again now and then.
-			return ctrl.Result{RequeueAfter: stalledRecheck}, nil
+			return ctrl.Result{RequeueAfter: r.opts().StalledRecheck}, nil
 		}
 		if t := st.History.ForgeRetryTime; t != nil && t.After(o.now) {
 			// Whatever else waits needs the forge: nothing to do before it may be called.
@@ -199,10 +203,6 @@ func (r *RunnerPoolReconciler) finish(ctx context.Context, o *observation, p pla
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
-
-// stalledRecheck is how often a class-less pool whose credentials GitHub refused, or
-// whose Secret is missing, is tried again.
-const stalledRecheck = 5 * time.Minute
 
 // nonZero treats "no requeue" as forever for min.
 func nonZero(d time.Duration) time.Duration {

@@ -63,6 +63,7 @@ var suiteOptions = controller.Options{
 	PendingTimeout: time.Hour,
 	DrainTimeout:   time.Hour,
 	BusyRecheck:    300 * time.Millisecond,
+	StalledRecheck: 2 * time.Second,
 }
 
 var _ = BeforeSuite(func() {
