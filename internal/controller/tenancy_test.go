@@ -202,14 +202,20 @@ var _ = Describe("Tenancy: what a tenant can write and what it gets", func() {
 				return []gen.PoolModifier{gen.WithTolerations(corev1.Toleration{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists})}
 			}, corralv1.ReasonClassViolation, "toleration"),
 		Entry("system-node-critical priority", nil, nil,
-			func(tenancy) []gen.PoolModifier { return []gen.PoolModifier{gen.WithPriorityClass("system-node-critical")} }, corralv1.ReasonClassViolation, "priorityClassName"),
+			func(tenancy) []gen.PoolModifier {
+				return []gen.PoolModifier{gen.WithPriorityClass("system-node-critical")}
+			}, corralv1.ReasonClassViolation, "priorityClassName"),
 		Entry("Unrestricted egress", nil, nil,
-			func(tenancy) []gen.PoolModifier { return []gen.PoolModifier{gen.WithEgress(corralv1.EgressUnrestricted)} }, corralv1.ReasonClassViolation, "Unrestricted"),
+			func(tenancy) []gen.PoolModifier {
+				return []gen.PoolModifier{gen.WithEgress(corralv1.EgressUnrestricted)}
+			}, corralv1.ReasonClassViolation, "Unrestricted"),
 		Entry("egress to a private range", nil, nil,
 			func(tenancy) []gen.PoolModifier { return []gen.PoolModifier{gen.WithAllowCIDR("10.0.0.0/8", 443)} }, corralv1.ReasonClassViolation, "allowedCIDRs"),
 		Entry("egress to the metadata endpoint", nil,
 			[]gen.ClassModifier{func(c *corralv1.RunnerClass) { c.Spec.Network.AllowedCIDRs = []string{"10.20.0.0/16"} }},
-			func(tenancy) []gen.PoolModifier { return []gen.PoolModifier{gen.WithAllowCIDR("169.254.169.254/32", 80)} }, corralv1.ReasonClassViolation, "169.254.169.254"),
+			func(tenancy) []gen.PoolModifier {
+				return []gen.PoolModifier{gen.WithAllowCIDR("169.254.169.254/32", 80)}
+			}, corralv1.ReasonClassViolation, "169.254.169.254"),
 		Entry("egress to every namespace's pods", nil, nil,
 			func(tenancy) []gen.PoolModifier {
 				return []gen.PoolModifier{gen.WithAllowPods(nil, map[string]string{}, 5432)}
