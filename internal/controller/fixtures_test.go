@@ -102,7 +102,7 @@ func observed(pool *corralv1.RunnerPool, demand Demand, pods ...corev1.Pod) *obs
 
 // withView adds a sweep's reading: listed registrations and per-runner lookups.
 func (o *observation) withView(listed []forge.Runner, lookups map[string]lookup) *observation {
-	v := &forgeView{listed: map[string]forge.Runner{}, lookups: lookups}
+	v := &forgeView{listed: map[string]forge.Runner{}, lookups: lookups, swept: listed != nil}
 	for _, r := range listed {
 		v.listed[r.Name] = r
 	}

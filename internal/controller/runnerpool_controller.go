@@ -55,6 +55,9 @@ type Options struct {
 	DrainTimeout time.Duration
 	// BusyRecheck is how often a busy runner that must go is checked again.
 	BusyRecheck time.Duration
+	// BusyClaimTTL is how long a webhook's word that a runner took a job is believed before
+	// GitHub is asked: a forged delivery cannot pin a runner busy for longer.
+	BusyClaimTTL time.Duration
 	// StalledRecheck is how often a class-less pool whose credentials are missing or
 	// refused is tried again (its Secrets, in its own namespace, are not watched).
 	StalledRecheck time.Duration
@@ -78,6 +81,7 @@ func (o Options) withDefaults() Options {
 	def(&o.DrainTimeout, 10*time.Minute)
 	def(&o.BusyRecheck, 30*time.Second)
 	def(&o.StalledRecheck, 5*time.Minute)
+	def(&o.BusyClaimTTL, 5*time.Minute)
 	return o
 }
 
