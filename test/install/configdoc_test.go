@@ -202,5 +202,5 @@ func valueLeaves(v map[string]any, prefix string) []string {
 
 // isFreeMap reports whether a values path is a map of user keys (documented as one value).
 func isFreeMap(path string) bool {
-	return path == "resources"
+	return path == "resources" || path == "webhook.resources"
 }

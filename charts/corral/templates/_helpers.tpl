@@ -1,4 +1,4 @@
-{{/* Names, labels and the controller's flags. */}}
+{{/* Names, labels and the flags of the controller and the webhook receiver. */}}
 
 {{/* corral.name is the chart name, or nameOverride. */}}
 {{- define "corral.name" -}}
@@ -31,6 +31,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: controller
 {{- end -}}
 
+{{/* corral.webhookSelectorLabels select the webhook receiver's pods. */}}
+{{- define "corral.webhookSelectorLabels" -}}
+{{ include "corral.selectorLabels" . }}
+app.kubernetes.io/component: webhook
+{{- end -}}
+
 {{/* corral.labels go on every object of the release. */}}
 {{- define "corral.labels" -}}
 {{ include "corral.selectorLabels" . }}
@@ -47,6 +53,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- else -}}
 {{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
 {{- end -}}
+{{- end -}}
+
+{{/* corral.webhookServiceAccountName is the webhook receiver's ServiceAccount: not the controller's. */}}
+{{- define "corral.webhookServiceAccountName" -}}
+{{- if .Values.webhook.serviceAccount.create -}}
+{{- default (printf "%s-webhook" (include "corral.fullname" .)) .Values.webhook.serviceAccount.name -}}
+{{- else -}}
+{{- required "webhook.serviceAccount.name is required when webhook.serviceAccount.create is false" .Values.webhook.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* corral.webhookSecretNames are the Secrets of the release namespace the receiver may read: webhook.secretName and webhook.secretNames. */}}
+{{- define "corral.webhookSecretNames" -}}
+{{- $names := list (required "webhook.secretName is required when webhook.enabled is true" .Values.webhook.secretName) -}}
+{{- range .Values.webhook.secretNames -}}
+{{- $names = append $names . -}}
+{{- end -}}
+{{- toYaml (uniq $names) -}}
 {{- end -}}
 
 {{/* corral.image is the controller image reference; a digest wins over the tag. */}}
@@ -66,6 +90,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* corral.args are the controller's flags: only flags cmd/corral defines (test/install checks them against `corral -help`). */}}
 {{- define "corral.args" -}}
+- --components=controller
 - --metrics-bind-address={{ if .Values.metrics.enabled }}:{{ .Values.metrics.port }}{{ else }}0{{ end }}
 - --health-probe-bind-address=:{{ .Values.healthPort }}
 - --leader-elect={{ .Values.leaderElection.enabled }}
@@ -79,9 +104,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - --zap-log-level={{ .Values.controller.logLevel }}
 - --zap-encoder={{ .Values.controller.logEncoder }}
 {{- if .Values.webhook.enabled }}
-- --webhook-bind-address=:{{ .Values.webhook.port }}
-- --webhook-path={{ .Values.webhook.path }}
-- --webhook-secret={{ .Release.Namespace }}/{{ required "webhook.secretName is required when webhook.enabled is true" .Values.webhook.secretName }}
 {{- with .Values.webhook.recovery.credentialsSecretName }}
 - --webhook-recovery-credentials={{ $.Release.Namespace }}/{{ . }}
 {{- end }}
@@ -90,6 +112,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 {{- end }}
 {{- with .Values.controller.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* corral.webhookArgs are the webhook receiver's flags (its own Deployment: no leader election, no controller). */}}
+{{- define "corral.webhookArgs" -}}
+- --components=webhook
+- --metrics-bind-address={{ if .Values.metrics.enabled }}:{{ .Values.metrics.port }}{{ else }}0{{ end }}
+- --health-probe-bind-address=:{{ .Values.healthPort }}
+{{- with .Values.watchNamespaces }}
+- --namespaces={{ join "," . }}
+{{- end }}
+- --zap-log-level={{ .Values.controller.logLevel }}
+- --zap-encoder={{ .Values.controller.logEncoder }}
+- --webhook-bind-address=:{{ .Values.webhook.port }}
+- --webhook-path={{ .Values.webhook.path }}
+- --webhook-secret={{ .Release.Namespace }}/{{ required "webhook.secretName is required when webhook.enabled is true" .Values.webhook.secretName }}
+{{- with .Values.webhook.extraArgs }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
