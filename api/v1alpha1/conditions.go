@@ -14,7 +14,7 @@ const (
 	ConditionStalled = "Stalled"
 )
 
-// Condition reasons of a RunnerPool.
+// Condition reasons of a RunnerPool (and, where they say so, of a RunnerClass's Ready).
 const (
 	// ReasonReconciled: the pool has its desired runners.
 	ReasonReconciled = "Reconciled"

@@ -358,6 +358,28 @@ type RunnerClassStatus struct {
 	// observedGeneration is the spec generation the conditions describe.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// credentials says what the class's main credentials Secret holds, without any secret
+	// of it: the webhook receiver checks that a GitHub App's delivery comes through this
+	// installation without being allowed to read the Secret (which holds the App's key).
+	// +optional
+	Credentials *ClassCredentials `json:"credentials,omitempty"`
+}
+
+// ClassCredentials describes a class's credentials without their secret part.
+type ClassCredentials struct {
+	// kind is App (a GitHub App installation) or Token.
+	// +required
+	// +kubebuilder:validation:Enum=App;Token
+	Kind string `json:"kind"`
+
+	// appID is the GitHub App's ID (kind App).
+	// +optional
+	AppID int64 `json:"appID,omitempty"`
+
+	// installationID is the App installation's ID (kind App).
+	// +optional
+	InstallationID int64 `json:"installationID,omitempty"`
 }
 
 func init() {

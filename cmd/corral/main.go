@@ -150,6 +150,15 @@ func setupController(mgr ctrl.Manager, o options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the RunnerPool controller: %w", err)
 	}
+	if o.operatorNS == "" {
+		ctrl.Log.WithName("setup").Info("no --operator-namespace (or POD_NAMESPACE): RunnerClasses cannot be used, their Secrets live there")
+		return nil
+	}
+	if err := (&controller.RunnerClassReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: o.operatorNS,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the RunnerClass controller: %w", err)
+	}
 	return nil
 }
 

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -118,8 +116,7 @@ func (k *classKeyring) load(ctx context.Context) error {
 	if err != nil {
 		return err // keep the keys loaded
 	}
-	secrets := map[string]readResult{}     // webhook Secrets, read once per load
-	installs := map[string]installResult{} // credentials Secrets' installations, ditto
+	secrets := map[string]readResult{} // webhook Secrets, read once per load
 	var problems []error
 	next := make(map[string]classKeys, len(classes))
 	for i := range classes {
@@ -139,9 +136,9 @@ func (k *classKeyring) load(ctx context.Context) error {
 			continue
 		}
 		ck := classKeys{ref: *ref, secret: value, credentials: c.Spec.GitHub.CredentialsSecretRef.Name}
-		ck.install, err = k.installationOnce(ctx, installs, ck.credentials)
+		ck.install, err = installationOf(c)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("RunnerClass %s: credentials %w: its deliveries through a GitHub App are refused", c.Name, err))
+			problems = append(problems, fmt.Errorf("RunnerClass %s: %w: its deliveries through a GitHub App are refused", c.Name, err))
 		}
 		global := k.globals()
 		for _, g := range global.keys {
@@ -176,30 +173,6 @@ func (k *classKeyring) readOnce(ctx context.Context, memo map[string]readResult,
 	return r.data, r.err
 }
 
-// installResult is one credentials Secret's installation during a load.
-type installResult struct {
-	in  installation
-	err error
-}
-
-// installationOnce returns the installation of the credentials Secret name, read at most
-// once per load. Only its installation-id key is kept (and whether it has a token): the
-// rest of the Secret, the App's private key included, is dropped at once.
-func (k *classKeyring) installationOnce(ctx context.Context, memo map[string]installResult, name string) (installation, error) {
-	r, ok := memo[name]
-	if !ok {
-		var data map[string][]byte
-		data, r.err = k.get(ctx, name)
-		if r.err == nil {
-			if r.in, r.err = installationOf(data); r.err != nil {
-				r.err = fmt.Errorf("Secret %s/%s: %w", k.namespace, name, r.err)
-			}
-		}
-		memo[name] = r
-	}
-	return r.in, r.err
-}
-
 // get reads a Secret's data in the operator's namespace; errors name the Secret and say
 // what to do, never what it holds.
 func (k *classKeyring) get(ctx context.Context, name string) (map[string][]byte, error) {
@@ -217,20 +190,21 @@ func (k *classKeyring) get(ctx context.Context, name string) (map[string][]byte,
 	return nil, fmt.Errorf("reading Secret %s: %w", key, err)
 }
 
-// installationOf reads the installation of a credentials Secret's data: an App's
-// installation-id, or a token (which names none). It looks at no other key's value.
-func installationOf(data map[string][]byte) (installation, error) {
-	if raw := strings.TrimSpace(string(data[github.KeyInstallationID])); raw != "" {
-		id, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil || id <= 0 {
-			return installation{}, fmt.Errorf("key %q is not a positive integer", github.KeyInstallationID)
-		}
-		return installation{kind: credentialsApp, id: id}, nil
-	}
-	if len(strings.TrimSpace(string(data[github.KeyToken]))) > 0 {
+// installationOf is the installation of the class's main credentials as the controller
+// published it in the class's status (kind, App and installation IDs): the receiver
+// checks App deliveries against it without reading the credentials Secret, which holds the
+// App's private key.
+func installationOf(c *corralv1.RunnerClass) (installation, error) {
+	cr := c.Status.Credentials
+	switch {
+	case cr == nil:
+		return installation{}, errors.New("its status.credentials is not published yet (the controller writes it once the credentials Secret parses)")
+	case cr.Kind == string(github.CredentialToken):
 		return installation{kind: credentialsToken}, nil
+	case cr.InstallationID <= 0:
+		return installation{}, fmt.Errorf("its status.credentials names no installation")
 	}
-	return installation{}, fmt.Errorf("neither %q nor %q is set", github.KeyInstallationID, github.KeyToken)
+	return installation{kind: credentialsApp, id: cr.InstallationID}, nil
 }
 
 // webhookRef is the class's webhookSecretRef with the CRD's default key; nil without one.

@@ -53,9 +53,9 @@ func newTenantsAs(userConfig func(ns string) *rest.Config) *tenants {
 	createSecret(ns, "acme-app", map[string]string{"app-id": "1", "installation-id": "100", "private-key": "never read"})
 	createSecret(ns, "globex-app", map[string]string{"app-id": "2", "installation-id": "200", "private-key": "never read"})
 	createClass(gen.RunnerClass(ns+"-acme", gen.WithClassOrganizations(t.acmeOrg), gen.WithClassCredentials("acme-app"),
-		gen.WithClassWebhookSecret("webhook", SecretKeyPrefix+"-acme")))
+		gen.WithClassWebhookSecret("webhook", SecretKeyPrefix+"-acme")), 100)
 	createClass(gen.RunnerClass(ns+"-globex", gen.WithClassOrganizations(t.globexOrg), gen.WithClassCredentials("globex-app"),
-		gen.WithClassWebhookSecret("globex-webhook", "webhook-secret")))
+		gen.WithClassWebhookSecret("globex-webhook", "webhook-secret")), 200)
 	for name, mods := range map[string][]gen.PoolModifier{
 		"acme-org":    {gen.WithClass(ns + "-acme"), gen.WithURL("https://github.com/" + t.acmeOrg)},
 		"globex-org":  {gen.WithClass(ns + "-globex"), gen.WithURL("https://github.com/" + t.globexOrg)},
@@ -80,11 +80,14 @@ func createSecret(ns, name string, data map[string]string) {
 	Expect(k8s.Create(ctx, s)).To(Succeed())
 }
 
-// createClass creates a cluster-scoped RunnerClass, deleted after the spec.
-func createClass(c *corralv1.RunnerClass) {
+// createClass creates a cluster-scoped RunnerClass, deleted after the spec, and publishes
+// its App installation in its status as the controller does.
+func createClass(c *corralv1.RunnerClass, installation int64) {
 	c.Generation = 0
 	Expect(k8s.Create(ctx, c)).To(Succeed())
 	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(ctx, c))).To(Succeed()) })
+	c.Status.Credentials = &corralv1.ClassCredentials{Kind: "App", AppID: installation / 100, InstallationID: installation}
+	Expect(k8s.Status().Update(ctx, c)).To(Succeed())
 }
 
 // send delivers a workflow_job of repo (through App installation inst; 0: an

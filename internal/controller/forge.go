@@ -155,6 +155,9 @@ func (r *RunnerPoolReconciler) target(ctx context.Context, pool *corralv1.Runner
 	t := forge.Target{URL: pool.Spec.GitHub.URL}
 	ns, refs, ca, proxy := pool.Namespace, poolCredentialRefs(pool), pool.Spec.GitHub.CABundle, pool.Spec.GitHub.Proxy
 	if class != nil {
+		if r.OperatorNamespace == "" {
+			return t, fmt.Errorf("%w: the operator's namespace is not set (--operator-namespace): a RunnerClass's Secrets live there", forge.ErrMisconfigured)
+		}
 		if msg := runnerclass.ScopeProblem(pool.Spec.GitHub.URL, class); msg != "" {
 			return t, fmt.Errorf("%w: %s", forge.ErrMisconfigured, msg)
 		}

@@ -171,6 +171,9 @@ func startManager(ctx context.Context) {
 		},
 		Options: suiteOptions,
 	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&controller.RunnerClassReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: operatorNamespace,
+	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

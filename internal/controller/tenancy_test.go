@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -243,6 +244,26 @@ var _ = Describe("Tenancy: what a tenant can write and what it gets", func() {
 			[]gen.ClassModifier{func(c *corralv1.RunnerClass) { c.Spec.Limits.MaxWorkVolume = ptr.To(resource.MustParse("5Gi")) }},
 			none, corralv1.ReasonClassViolation, "workVolume"),
 	)
+
+	It("says in a class's status whether it can be used, and its App installation (no secret)", func() {
+		t := newTenancy(evil, func(c *corralv1.RunnerClass) {
+			c.Spec.GitHub.WebhookSecretRef = &corralv1.SecretKeySelector{Name: "not-there", Key: "webhook-secret"}
+		})
+		ready := func() *metav1.Condition {
+			c := &corralv1.RunnerClass{}
+			if err := k8s.Get(ctx, client.ObjectKey{Name: t.class.Name}, c); err != nil {
+				return nil
+			}
+			return meta.FindStatusCondition(c.Status.Conditions, corralv1.ConditionReady)
+		}
+		eventually(ready).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Message", ContainSubstring("webhook Secret"))))
+		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "not-there", Namespace: operatorNamespace},
+			StringData: map[string]string{"webhook-secret": "s3cret"}})).To(Succeed())
+		eventually(ready).Should(HaveField("Status", metav1.ConditionTrue), "creating the Secret makes the class usable")
+		c := &corralv1.RunnerClass{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: t.class.Name}, c)).To(Succeed())
+		Expect(c.Status.Credentials).To(Equal(&corralv1.ClassCredentials{Kind: "App", AppID: t.app.ID, InstallationID: t.app.InstallationID}))
+	})
 
 	It("refuses a pool naming a class that does not exist", func() {
 		t := newTenancy(evil)
