@@ -309,7 +309,7 @@ func (r *RunnerPoolReconciler) jitSecrets(ctx context.Context, pool *corralv1.Ru
 		case r.expect.incomplete(pool.UID, pod.Name):
 			continue
 		case pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed,
-			!pod.CreationTimestamp.Time.Before(r.started.Truncate(time.Second)), r.expect.verified(pod.UID):
+			pod.CreationTimestamp.Time.After(r.started), r.expect.verified(pod.UID):
 			out[name] = true
 			continue
 		}
