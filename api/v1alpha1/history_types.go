@@ -29,8 +29,9 @@ type PoolHistory struct {
 	LastRunnerFailure string `json:"lastRunnerFailure,omitempty"`
 
 	// forgeFailures counts consecutive reconciles whose calls to GitHub failed (server
-	// errors, timeouts, rate limits). Calls wait 1 s after the first, doubling up to 5
-	// minutes; then one call probes before the pool calls at full speed again.
+	// errors, timeouts, rate limits) with none getting through. Calls wait 1 s after the
+	// first, doubling up to 5 minutes; then one call probes before the pool calls at full
+	// speed again. A reconcile where some calls succeeded and one failed sets it to 1.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	ForgeFailures int32 `json:"forgeFailures,omitempty"`

@@ -3,7 +3,8 @@
 //
 //	fake-github serve --dir .cache/fake-github --kubeconfig $KUBECONFIG --webhook-url http://127.0.0.1:8082/webhook
 //	fake-github queue -count 5 -labels self-hosted,linux,demo     # jobs GitHub hands to idle runners
-//	fake-github jobs | runners | deliveries | calls | info
+//	fake-github jobs | runners | registrations | deliveries | calls | stats | info
+//	fake-github fault -probability 0.3 -statuses 500,503,429   # random errors; clear-faults ends them
 //	fake-github release                                           # let held jobs finish
 //	fake-github runner NAME online|offline|start|finish|remove   # one step of a runner's life
 //	fake-github runner NAME exit CODE                             # its pod terminates (kwok)
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/corral-run/corral/cmd/fake-github/app"
+	"github.com/corral-run/corral/internal/github/githubtest"
 )
 
 const usage = `usage: fake-github serve [flags]
@@ -45,8 +47,13 @@ commands:
   runner NAME ACTION [CODE]   ACTION: online, offline, start, finish, remove, or exit CODE
   webhook -action A -job ID -labels L [-runner R]
                               send one signed workflow_job delivery to Corral
+  registrations               every registration ever made, with its runner pod's times (JSON)
   deliveries                  the App's webhook delivery log
   calls                       GitHub API calls by endpoint
+  stats                       jobs, registrations, requests, fault answers, deliveries (JSON)
+  fault [-endpoint E] [-status S | -statuses S,S] [-probability P] [-latency D] [-times N]
+                              answer matching API requests with an error or slowly
+  clear-faults                remove every fault
 `
 
 func main() {
@@ -107,6 +114,14 @@ func run(ctx context.Context, c *app.Client, cmd string, args []string) error {
 		return printCalls(c.Calls(ctx))
 	case "deliveries":
 		return printJSON(c.Deliveries(ctx))
+	case "registrations":
+		return printJSON(c.Registrations(ctx))
+	case "stats":
+		return printJSON(c.Stats(ctx))
+	case "fault":
+		return fault(ctx, c, args)
+	case "clear-faults":
+		return c.ClearFaults(ctx)
 	case "runners":
 		return printRunners(c.Runners(ctx))
 	case "jobs":
@@ -143,6 +158,27 @@ func queue(ctx context.Context, c *app.Client, args []string) error {
 	}
 	fmt.Printf("queued %d jobs (%d deliveries acknowledged by Corral, %d failed)\n", len(resp.Jobs), resp.Delivered, resp.Failed)
 	return nil
+}
+
+func fault(ctx context.Context, c *app.Client, args []string) error {
+	fs := flag.NewFlagSet("fault", flag.ExitOnError)
+	var req app.FaultRequest
+	fs.StringVar(&req.Endpoint, "endpoint", "", "Endpoint, e.g. \"GET /orgs/{org}/actions/runners\"; all when empty.")
+	fs.IntVar(&req.Status, "status", 0, "Status answered instead of the real response.")
+	statuses := fs.String("statuses", "", "Comma-separated statuses, one picked at random per hit (replaces -status).")
+	fs.Float64Var(&req.Probability, "probability", 0, "Chance a matching request is hit (0: every one).")
+	fs.StringVar(&req.Latency, "latency", "", "Delay before answering (Go duration).")
+	fs.StringVar(&req.RetryAfter, "retry-after", "", "Retry-After of 403 and 429 answers (Go duration).")
+	fs.IntVar(&req.Times, "times", 0, "Requests hit before the fault goes away (0: until clear-faults).")
+	_ = fs.Parse(args)
+	for _, item := range splitList(*statuses) {
+		n, err := strconv.Atoi(item)
+		if err != nil {
+			return fmt.Errorf("status %q is not a number", item)
+		}
+		req.Statuses = append(req.Statuses, n)
+	}
+	return c.InjectFault(ctx, req)
 }
 
 func runnerCmd(ctx context.Context, c *app.Client, args []string) error {
@@ -186,7 +222,7 @@ func printJSON[T any](v T, err error) error {
 	return enc.Encode(v)
 }
 
-func printRunners(rs []app.Runner, err error) error {
+func printRunners(rs []githubtest.Runner, err error) error {
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,21 @@ func forgeBackoff(n int32) time.Duration {
 	return doubling(n, time.Second, 5*time.Minute)
 }
 
+// ForgeAttemptsWithin is the most attempts a pool makes to use a failing forge within d:
+// the first, then one after each backoff (1 s, 2 s, 4 s, ...). A two-minute outage gives 7.
+// Each attempt but the first sends at most one request (the first may have a creation
+// batch in flight); the chaos suite bounds requests and status writes with it.
+func ForgeAttemptsWithin(d time.Duration) int {
+	n, elapsed := 1, time.Duration(0)
+	for {
+		next := elapsed + forgeBackoff(int32(n))
+		if next > d {
+			return n
+		}
+		elapsed, n = next, n+1
+	}
+}
+
 func doubling(n int32, base, ceiling time.Duration) time.Duration {
 	if n <= 0 {
 		return 0
@@ -119,6 +134,12 @@ func nextHistory(o *observation, p plan, out outcome) corralv1.PoolHistory {
 		}
 	case errors.As(out.forgeErr, &rl):
 		until := metav1.NewTime(rl.Until)
+		h.ForgeRetryTime = &until
+	case kind == forge.KindTransient && out.answered:
+		// GitHub answered other calls of this reconcile: it is up but flaky, so the next
+		// attempt comes soon; the backoff grows only while nothing gets through.
+		h.ForgeFailures = 1
+		until := metav1.NewTime(o.now.Add(forgeBackoff(1)))
 		h.ForgeRetryTime = &until
 	case kind == forge.KindTransient:
 		h.ForgeFailures++

@@ -36,6 +36,14 @@ func TestBackoffs(t *testing.T) {
 	}
 }
 
+func TestForgeAttemptsWithin(t *testing.T) {
+	for d, want := range map[time.Duration]int{0: 1, time.Second: 2, 2 * time.Second: 2, 3 * time.Second: 3, 20 * time.Second: 5, 2 * time.Minute: 7, time.Hour: 20} {
+		if got := ForgeAttemptsWithin(d); got != want {
+			t.Errorf("ForgeAttemptsWithin(%s) = %d, want %d", d, got, want)
+		}
+	}
+}
+
 // statusErr is a forge error carrying an HTTP status, as the GitHub client's are.
 type statusErr struct {
 	code int
@@ -74,6 +82,7 @@ func TestNextHistory(t *testing.T) {
 		{"an admission refusal counts", outcome{admission: condition("ScalingBlocked", corralv1.ReasonQuotaExceeded, "exceeded quota")}, 3, &t0, 3, ptrTime(t0.Add(-time.Second))},
 		{"a forge answer resets the forge backoff", outcome{answered: true}, 2, ptrTime(t0.Add(-time.Minute)), 0, nil},
 		{"a transient failure backs off further", outcome{forgeErr: transient(503, "x")}, 2, ptrTime(t0.Add(-time.Minute)), 4, ptrTime(t0.Add(8 * time.Second))},
+		{"a failure among answers retries soon: GitHub is up but flaky", outcome{forgeErr: transient(502, "x"), answered: true}, 2, ptrTime(t0.Add(-time.Minute)), 1, ptrTime(t0.Add(time.Second))},
 		{"a rate limit waits exactly its time", outcome{forgeErr: &forge.RateLimitError{Until: t0.Add(42 * time.Second), Err: errors.New("limit")}},
 			2, ptrTime(t0.Add(-time.Minute)), 3, ptrTime(t0.Add(42 * time.Second))},
 		{"a refused credential leaves the backoff alone", outcome{forgeErr: forge.ErrUnauthorized}, 2, ptrTime(t0.Add(-time.Minute)), 3, ptrTime(t0.Add(-time.Second))},

@@ -34,6 +34,10 @@ type Demand struct {
 	QueuedSince []time.Time
 }
 
+// DefaultCreateConcurrency is how many runners of one pool are created in parallel by
+// default.
+const DefaultCreateConcurrency = 8
+
 // Options tune the reconciler; zero values take the defaults in withDefaults.
 type Options struct {
 	// MaxConcurrentReconciles is how many pools are reconciled at once.
@@ -70,7 +74,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	if o.CreateConcurrency == 0 {
-		o.CreateConcurrency = 8
+		o.CreateConcurrency = DefaultCreateConcurrency
 	}
 	if o.MaxCreatesPerReconcile == 0 {
 		o.MaxCreatesPerReconcile = 50

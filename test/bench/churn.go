@@ -39,7 +39,7 @@ type minuteStat struct {
 func (e *environment) churn(ctx context.Context, pt *podTimes, rate float64, d time.Duration) (churnResult, error) {
 	r := churnResult{rate: rate, duration: d}
 	const name = "churn"
-	if err := e.createPool(ctx, nsLimits, name, e.info, 0, 200); err != nil {
+	if err := e.createPool(ctx, nsLimits, name, e.fake, 0, 200); err != nil {
 		return r, err
 	}
 	time.Sleep(2 * time.Second)
@@ -47,7 +47,7 @@ func (e *environment) churn(ctx context.Context, pt *podTimes, rate float64, d t
 	if err != nil {
 		return r, err
 	}
-	r.rssStart, r.gorStart = before.corral.sum("process_resident_memory_bytes"), before.corral.sum("go_goroutines")
+	r.rssStart, r.gorStart = before.corral.Sum("process_resident_memory_bytes"), before.corral.Sum("go_goroutines")
 	interval := time.Duration(float64(time.Minute) / rate)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -97,11 +97,11 @@ func (e *environment) churn(ctx context.Context, pt *podTimes, rate float64, d t
 	if err != nil {
 		return r, err
 	}
-	r.rssEnd, r.gorEnd = after.corral.sum("process_resident_memory_bytes"), after.corral.sum("go_goroutines")
+	r.rssEnd, r.gorEnd = after.corral.Sum("process_resident_memory_bytes"), after.corral.Sum("go_goroutines")
 	r.calls = after.calls.minus(before.calls)
-	diffs := diff(after.corral, before.corral)
-	r.writes = diffs.by("rest_client_requests_total", "method", func(m string) bool { return m != "GET" })
-	r.rejected = diffs.sum("corral_github_requests_total", `code="403"`) + diffs.sum("corral_github_requests_total", `code="429"`)
+	diffs := after.corral.Minus(before.corral)
+	r.writes = diffs.By("rest_client_requests_total", "method", func(m string) bool { return m != "GET" })
+	r.rejected = diffs.Sum("corral_github_requests_total", `code="403"`) + diffs.Sum("corral_github_requests_total", `code="429"`)
 	r.mints = r.calls[endpointAccessToken]
 	if r.created > 0 {
 		r.jitPerRunner = float64(r.calls[endpointOrgJIT]) / float64(r.created)

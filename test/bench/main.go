@@ -19,14 +19,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/corral-run/corral/internal/github/githubtest"
+	"github.com/corral-run/corral/test/harness"
 )
 
 const (
@@ -70,24 +69,13 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	full := c.size != "smoke"
-	pick := func(v *time.Duration, f, s time.Duration) {
-		if *v == 0 {
-			*v = map[bool]time.Duration{true: f, false: s}[full]
-		}
-	}
-	pick(&c.churn, 3*time.Minute, 10*time.Second)
-	pick(&c.idle, time.Minute, 5*time.Second)
-	pick(&c.steady, time.Minute, 5*time.Second)
-	pick(&c.windowReset, 61*time.Second, 0)
-	if c.runners == 0 {
-		c.runners = map[bool]int{true: 1000, false: 20}[full]
-	}
-	if c.others == 0 {
-		c.others = map[bool]int{true: 10000, false: 100}[full]
-	}
-	if bursts == "" {
-		bursts = map[bool]string{true: "50,200,500", false: "10"}[full]
-	}
+	harness.Preset(&c.churn, full, 3*time.Minute, 10*time.Second)
+	harness.Preset(&c.idle, full, time.Minute, 5*time.Second)
+	harness.Preset(&c.steady, full, time.Minute, 5*time.Second)
+	harness.Preset(&c.windowReset, full, 61*time.Second, 0)
+	harness.Preset(&c.runners, full, 1000, 20)
+	harness.Preset(&c.others, full, 10000, 100)
+	harness.Preset(&bursts, full, "50,200,500", "10")
 	for _, s := range strings.Split(bursts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
@@ -101,17 +89,13 @@ func parseFlags(args []string) (config, error) {
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	harness.Main("bench", func(ctx context.Context, args []string) error {
+		cfg, err := parseFlags(args)
+		if err != nil {
+			return harness.UsageError(err)
+		}
+		return run(ctx, cfg)
+	})
 }
 
 // logf prints progress to standard error (the tables go to standard output).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/corral-run/corral/cmd/fake-github/app"
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 )
 
 // Namespaces of the phases: the fake GitHub with GitHub's limits plays the runners of
@@ -24,12 +25,9 @@ const (
 	nsOther  = "bench-other"
 )
 
-// createPool creates a pool in ns registering with the fake described by info.
-func (e *environment) createPool(ctx context.Context, ns, name string, info app.Info, minIdle, maxRunners int32) error {
-	pool := gen.RunnerPool(name, gen.WithNamespace(ns), gen.WithURL(info.PoolURL), gen.WithCredentials(info.SecretName),
-		gen.WithCABundle(info.CAConfigMapName, app.CABundleKey), gen.WithLabels(name),
-		gen.WithMinIdle(minIdle), gen.WithMaxRunners(maxRunners))
-	pool.UID, pool.Generation = "", 0
+// createPool creates a pool in ns registering with the fake f.
+func (e *environment) createPool(ctx context.Context, ns, name string, f *harness.FakeGitHub, minIdle, maxRunners int32) error {
+	pool := f.Pool(ns, name, gen.WithLabels(name), gen.WithMinIdle(minIdle), gen.WithMaxRunners(maxRunners))
 	if err := e.k8s.Create(ctx, pool); err != nil {
 		return fmt.Errorf("creating pool %s/%s: %w", ns, name, err)
 	}
@@ -40,7 +38,7 @@ func (e *environment) createPool(ctx context.Context, ns, name string, info app.
 type snapshot struct {
 	at     time.Time
 	calls  calls
-	corral metrics
+	corral harness.Metrics
 }
 
 func (e *environment) snapshot(ctx context.Context) (snapshot, error) {
@@ -50,7 +48,7 @@ func (e *environment) snapshot(ctx context.Context) (snapshot, error) {
 		return s, fmt.Errorf("reading the fake's call counts: %w", err)
 	}
 	s.calls = calls(c)
-	if s.corral, err = scrape(ctx, e.metricsURL, ""); err != nil {
+	if s.corral, err = harness.Scrape(ctx, e.metricsURL, ""); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -75,7 +73,7 @@ type burstResult struct {
 func (e *environment) burst(ctx context.Context, pt *podTimes, n int) (burstResult, error) {
 	r := burstResult{n: n, bound: limitBound(n, 1)}
 	name := fmt.Sprintf("burst-%d", n)
-	if err := e.createPool(ctx, nsLimits, name, e.info, 0, int32(n)); err != nil {
+	if err := e.createPool(ctx, nsLimits, name, e.fake, 0, int32(n)); err != nil {
 		return r, err
 	}
 	time.Sleep(2 * time.Second) // the pool's first reconcile (no runner: minIdle 0)
@@ -113,9 +111,9 @@ func (e *environment) burst(ctx context.Context, pt *podTimes, n int) (burstResu
 		return r, err
 	}
 	r.calls = after.calls.minus(before.calls)
-	d := diff(after.corral, before.corral)
-	r.writes = d.by("rest_client_requests_total", "method", func(m string) bool { return m != "GET" })
-	r.rejected = d.sum("corral_github_requests_total", `code="403"`) + d.sum("corral_github_requests_total", `code="429"`)
+	d := after.corral.Minus(before.corral)
+	r.writes = d.By("rest_client_requests_total", "method", func(m string) bool { return m != "GET" })
+	r.rejected = d.Sum("corral_github_requests_total", `code="403"`) + d.Sum("corral_github_requests_total", `code="429"`)
 	return r, nil
 }
 
@@ -203,10 +201,10 @@ func (e *environment) idle(ctx context.Context, window time.Duration) (idleResul
 		return r, err
 	}
 	r.calls = after.calls.minus(before.calls)
-	d := diff(after.corral, before.corral)
-	r.cpu = d.sum("process_cpu_seconds_total")
-	r.requests = d.sum("rest_client_requests_total")
-	r.writes = r.requests - d.sum("rest_client_requests_total", `method="GET"`)
+	d := after.corral.Minus(before.corral)
+	r.cpu = d.Sum("process_cpu_seconds_total")
+	r.requests = d.Sum("rest_client_requests_total")
+	r.writes = r.requests - d.Sum("rest_client_requests_total", `method="GET"`)
 	return r, nil
 }
 
@@ -284,12 +282,12 @@ func (e *environment) scale(ctx context.Context, pt *podTimes, runners, others i
 	}
 	r.othersTook = time.Since(start)
 	logf("%d unrelated pods created in %s", others, r.othersTook.Round(time.Second))
-	before, err := scrape(ctx, e.metricsURL, "")
+	before, err := harness.Scrape(ctx, e.metricsURL, "")
 	if err != nil {
 		return r, err
 	}
 	start = time.Now()
-	if err := e.createPool(ctx, nsScale, "scale", e.infoRelaxed, int32(runners), int32(runners)); err != nil {
+	if err := e.createPool(ctx, nsScale, "scale", e.fakeRelaxed, int32(runners), int32(runners)); err != nil {
 		return r, err
 	}
 	if _, _, err := waitPods(ctx, pt, "scale", runners, 15*time.Minute); err != nil {
@@ -298,17 +296,17 @@ func (e *environment) scale(ctx context.Context, pt *podTimes, runners, others i
 	r.runnersTook = time.Since(start)
 	logf("%d runner pods running in %s", runners, r.runnersTook.Round(time.Second))
 	time.Sleep(10 * time.Second) // the last status updates
-	mid, err := scrape(ctx, e.metricsURL, "")
+	mid, err := harness.Scrape(ctx, e.metricsURL, "")
 	if err != nil {
 		return r, err
 	}
-	r.cpuRunnersUp = diff(mid, before).sum("process_cpu_seconds_total")
+	r.cpuRunnersUp = mid.Minus(before).Sum("process_cpu_seconds_total")
 	ghBefore, err := e.ghRelaxed.Calls(ctx)
 	if err != nil {
 		return r, fmt.Errorf("reading the relaxed fake's calls: %w", err)
 	}
 	time.Sleep(window)
-	after, err := scrape(ctx, e.metricsURL, "")
+	after, err := harness.Scrape(ctx, e.metricsURL, "")
 	if err != nil {
 		return r, err
 	}
@@ -316,9 +314,9 @@ func (e *environment) scale(ctx context.Context, pt *podTimes, runners, others i
 	if err != nil {
 		return r, fmt.Errorf("reading the relaxed fake's calls: %w", err)
 	}
-	d := diff(after, mid)
-	r.cpuSteady, r.steadyRequests = d.sum("process_cpu_seconds_total"), d.sum("rest_client_requests_total")
+	d := after.Minus(mid)
+	r.cpuSteady, r.steadyRequests = d.Sum("process_cpu_seconds_total"), d.Sum("rest_client_requests_total")
 	r.steadyCall = float64(ghAfter["total"] - ghBefore["total"])
-	r.rss, r.heap, r.goroutines = after.sum("process_resident_memory_bytes"), after.sum("go_memstats_heap_inuse_bytes"), after.sum("go_goroutines")
+	r.rss, r.heap, r.goroutines = after.Sum("process_resident_memory_bytes"), after.Sum("go_memstats_heap_inuse_bytes"), after.Sum("go_goroutines")
 	return r, nil
 }

@@ -14,7 +14,7 @@ import (
 
 var _ = Describe("A burst of workflow_job webhooks", func() {
 	BeforeEach(func() {
-		if !env.corral.webhooks {
+		if !env.corral.Webhooks() {
 			Skip("this corral binary has no webhook receiver (no --webhook-secret flag): cmd/corral does not wire internal/autoscale yet")
 		}
 	})

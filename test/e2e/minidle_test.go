@@ -82,11 +82,11 @@ var _ = Describe("A RunnerPool on kwok nodes", func() {
 		Expect(secret.OwnerReferences).To(ContainElement(And(HaveField("Kind", "Pod"), HaveField("UID", pod.UID))))
 
 		By("freezing corral, then removing the runner's finalizer and deleting its pod")
-		env.corral.freeze()
+		env.corral.Proc.Freeze()
 		thawed := false
 		DeferCleanup(func() {
 			if !thawed {
-				env.corral.thaw()
+				env.corral.Proc.Thaw()
 			}
 		})
 		patch := client.MergeFrom(pod.DeepCopy())
@@ -100,7 +100,7 @@ var _ = Describe("A RunnerPool on kwok nodes", func() {
 		}).WithContext(ctx).Should(BeTrue())
 
 		By("corral, resumed, removing the orphaned registration and replacing the runner")
-		env.corral.thaw()
+		env.corral.Proc.Thaw()
 		thawed = true
 		Eventually(func(g Gomega) {
 			pods := running(runnerPods(ctx, g, pool))

@@ -19,6 +19,7 @@ import (
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/cmd/fake-github/app"
 	"github.com/corral-run/corral/internal/github"
+	"github.com/corral-run/corral/internal/github/githubtest"
 	"github.com/corral-run/corral/test/gen"
 )
 
@@ -40,12 +41,7 @@ func newNamespace(ctx context.Context, prefix string) string {
 // credentials and CA), with label e2e and the given modifiers. When the spec ends the pool is
 // deleted and the suite waits for the drain, so no registration outlives the spec.
 func createPool(ctx context.Context, ns, name string, mods ...gen.PoolModifier) *corralv1.RunnerPool {
-	base := []gen.PoolModifier{
-		gen.WithNamespace(ns), gen.WithURL(env.fakeInfo.PoolURL), gen.WithCredentials(env.fakeInfo.SecretName),
-		gen.WithCABundle(env.fakeInfo.CAConfigMapName, app.CABundleKey), gen.WithLabels("e2e"),
-	}
-	pool := gen.RunnerPool(name, append(base, mods...)...)
-	pool.UID, pool.Generation = "", 0 // the API server assigns them
+	pool := env.fake.Pool(ns, name, append([]gen.PoolModifier{gen.WithLabels("e2e")}, mods...)...)
 	Expect(env.k8s.Create(ctx, pool)).To(Succeed())
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(client.IgnoreNotFound(env.k8s.Delete(ctx, pool))).To(Succeed())
@@ -91,10 +87,10 @@ func podNames(pods []corev1.Pod) []string {
 }
 
 // registrations returns the names of the fake GitHub's runners that belong to pool, sorted.
-func registrations(ctx context.Context, g Gomega, pool *corralv1.RunnerPool) []app.Runner {
+func registrations(ctx context.Context, g Gomega, pool *corralv1.RunnerPool) []githubtest.Runner {
 	all, err := env.gh.Runners(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	var out []app.Runner
+	var out []githubtest.Runner
 	for _, r := range all {
 		if github.OwnsRunnerName(prefix(pool), r.Name) {
 			out = append(out, r)
@@ -104,7 +100,7 @@ func registrations(ctx context.Context, g Gomega, pool *corralv1.RunnerPool) []a
 	return out
 }
 
-func runnerNames(rs []app.Runner) []string {
+func runnerNames(rs []githubtest.Runner) []string {
 	out := make([]string, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, r.Name)

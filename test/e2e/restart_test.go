@@ -29,10 +29,10 @@ var _ = Describe("Killing corral mid-scale-up", func() {
 			Should(HaveLen(len(netpol.Build(pool))), "the pool is reconciled")
 
 		By("seeding what a crash between registration and pod creation leaves: a podless registration")
-		orphan, err := env.gh.Register(ctx, app.RegisterRequest{Name: github.NewRunnerName(prefix(pool)), Labels: []string{"e2e"}})
+		orphan, err := env.gh.Register(ctx, githubtest.RunnerSpec{Name: github.NewRunnerName(prefix(pool)), Labels: []string{"e2e"}, Ephemeral: true})
 		Expect(err).NotTo(HaveOccurred())
 		// A runner of another pool whose name merely starts with this pool's prefix.
-		foreign, err := env.gh.Register(ctx, app.RegisterRequest{Name: prefix(pool) + "xy-abcde", Labels: []string{"e2e"}})
+		foreign, err := env.gh.Register(ctx, githubtest.RunnerSpec{Name: prefix(pool) + "xy-abcde", Labels: []string{"e2e"}, Ephemeral: true})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { _ = env.gh.RunnerAction(ctx, foreign.Name, app.ActionRemove) })
 
@@ -40,21 +40,21 @@ var _ = Describe("Killing corral mid-scale-up", func() {
 		Expect(env.gh.InjectFault(ctx, app.FaultRequest{Endpoint: githubtest.EndpointOrgJIT, Latency: "150ms"})).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(env.gh.ClearFaults(ctx)).To(Succeed()) })
 		DeferCleanup(func() {
-			if !env.corral.proc.running() {
-				Expect(env.corral.start()).To(Succeed())
+			if !env.corral.Running() {
+				Expect(env.corral.Start()).To(Succeed())
 			}
 		})
 		patchPool(ctx, pool, func(p *corralv1.RunnerPool) { p.Spec.MinIdle = want })
 		Eventually(func() []observation { return rec.added(kindPod) }).WithContext(ctx).
 			WithPolling(10 * time.Millisecond).ShouldNot(BeEmpty())
-		env.corral.crash()
+		env.corral.Proc.Kill()
 		atCrash := len(rec.added(kindPod))
 		GinkgoWriter.Printf("corral killed after %d of %d runner pods\n", atCrash, want)
 		Expect(atCrash).To(BeNumerically("<", want), "the crash must happen mid-scale-up")
 
 		By("restarting corral")
 		Expect(env.gh.ClearFaults(ctx)).To(Succeed())
-		Expect(env.corral.start()).To(Succeed())
+		Expect(env.corral.Start()).To(Succeed())
 		Eventually(func(g Gomega) {
 			pods := running(runnerPods(ctx, g, pool))
 			g.Expect(pods).To(HaveLen(want))
@@ -80,7 +80,7 @@ var _ = Describe("Killing corral mid-scale-up", func() {
 
 var _ = Describe("Killing corral mid-burst", func() {
 	It("ends, after a restart, with the runners the queued jobs need and no orphaned registration", func(ctx SpecContext) {
-		if !env.corral.webhooks {
+		if !env.corral.Webhooks() {
 			Skip("this corral binary has no webhook receiver (no --webhook-secret flag): cmd/corral does not wire internal/autoscale yet")
 		}
 		const (
@@ -94,25 +94,27 @@ var _ = Describe("Killing corral mid-burst", func() {
 		Eventually(func() []observation { return rec.added(kindNetworkPolicy) }).WithContext(ctx).
 			Should(HaveLen(len(netpol.Build(pool))), "the pool is reconciled")
 		DeferCleanup(func() {
-			if !env.corral.proc.running() {
-				Expect(env.corral.start()).To(Succeed())
+			if !env.corral.Running() {
+				Expect(env.corral.Start()).To(Succeed())
 			}
 		})
 
 		By("queueing held jobs and killing corral as soon as the first runner pod appears")
-		Expect(env.gh.InjectFault(ctx, app.FaultRequest{Endpoint: githubtest.EndpointOrgJIT, Latency: "150ms"})).To(Succeed())
+		// Slow registrations: the 10 runners take two batches of at least 600 ms, and the
+		// deliveries are acknowledged only once their demand is recorded.
+		Expect(env.gh.InjectFault(ctx, app.FaultRequest{Endpoint: githubtest.EndpointOrgJIT, Latency: "600ms"})).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(env.gh.ClearFaults(ctx)).To(Succeed()) })
 		resp, err := env.gh.Queue(ctx, app.QueueRequest{Count: jobs, Labels: []string{"self-hosted", "linux", label}, Hold: true})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(resp.Delivered).To(Equal(jobs))
 		Eventually(func() []observation { return rec.added(kindPod) }).WithContext(ctx).
 			WithPolling(10 * time.Millisecond).ShouldNot(BeEmpty())
-		env.corral.crash()
+		env.corral.Proc.Kill()
 		Expect(len(rec.added(kindPod))).To(BeNumerically("<", maxRuns), "the crash must happen mid-burst")
 
 		By("restarting corral: the demand recorded in the pool's status brings it to maxRunners")
 		Expect(env.gh.ClearFaults(ctx)).To(Succeed())
-		Expect(env.corral.start()).To(Succeed())
+		Expect(env.corral.Start()).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(maxRuns))
 			expectRegistrationsMatchPods(ctx, g, pool)

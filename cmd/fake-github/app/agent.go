@@ -39,13 +39,20 @@ type agent struct {
 
 	nodes cache.Indexer // filled by start
 
-	mu   sync.Mutex
-	pods map[string]podRef // runner name -> its pod
+	mu       sync.Mutex
+	pods     map[string]podRef   // runner name -> its pod
+	timeline map[string]podTimes // runner name -> when its pod existed
 }
 
 // podRef locates a runner's pod.
 type podRef struct {
 	namespace, node string
+}
+
+// podTimes is when a runner's pod was first seen existing (not terminated, not being
+// deleted) and when it was first seen gone.
+type podTimes struct {
+	seen, gone time.Time
 }
 
 func newAgent(kubeconfig, namespace string, gh *githubtest.Server, jobs *dispatcher, log *slog.Logger) (*agent, error) {
@@ -57,7 +64,7 @@ func newAgent(kubeconfig, namespace string, gh *githubtest.Server, jobs *dispatc
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
 	}
-	return &agent{cs: cs, namespace: namespace, gh: gh, jobs: jobs, log: log, pods: map[string]podRef{}}, nil
+	return &agent{cs: cs, namespace: namespace, gh: gh, jobs: jobs, log: log, pods: map[string]podRef{}, timeline: map[string]podTimes{}}, nil
 }
 
 // start watches nodes (for their architecture) and runner pods until ctx is done, and
@@ -94,13 +101,15 @@ func (a *agent) observe(obj any) {
 	if !ok {
 		return
 	}
+	terminated := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	a.mu.Lock()
 	a.pods[pod.Name] = podRef{namespace: pod.Namespace, node: pod.Spec.NodeName}
+	a.markLocked(pod.Name, pod.DeletionTimestamp != nil || terminated)
 	a.mu.Unlock()
 	switch {
 	case pod.DeletionTimestamp != nil:
 		a.gone(pod.Name, "pod deleted")
-	case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
+	case terminated:
 		a.gone(pod.Name, "pod "+string(pod.Status.Phase))
 	case pod.Status.Phase == corev1.PodRunning && pod.Annotations[AnnotationExitCode] == "":
 		if r, ok := a.gh.Runner(pod.Name); ok && !r.Online {
@@ -122,7 +131,29 @@ func (a *agent) deleted(obj any) {
 	a.gone(pod.Name, "pod deleted")
 	a.mu.Lock()
 	delete(a.pods, pod.Name)
+	a.markLocked(pod.Name, true)
 	a.mu.Unlock()
+}
+
+// markLocked records the first time the runner's pod was seen existing, or gone.
+func (a *agent) markLocked(runner string, gone bool) {
+	t := a.timeline[runner]
+	switch {
+	case gone && t.gone.IsZero():
+		t.gone = time.Now()
+	case !gone && t.seen.IsZero():
+		t.seen = time.Now()
+	default:
+		return
+	}
+	a.timeline[runner] = t
+}
+
+// podTimesOf returns when the runner's pod was seen existing and gone (zero: not yet).
+func (a *agent) podTimesOf(runner string) podTimes {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.timeline[runner]
 }
 
 // gone disconnects a runner whose pod went away; a busy one loses its job.
@@ -167,12 +198,7 @@ func (a *agent) arch(runner string) string {
 	a.mu.Unlock()
 	obj, ok, _ := a.nodes.GetByKey(ref.node)
 	if node, isNode := obj.(*corev1.Node); ok && isNode {
-		switch node.Labels[nodeArchLabel] {
-		case "arm64":
-			return "arm64"
-		case "arm":
-			return "arm"
-		}
+		return githubtest.ArchLabel(node.Labels[nodeArchLabel])
 	}
-	return "x64"
+	return githubtest.ArchLabel("")
 }

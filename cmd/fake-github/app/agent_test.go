@@ -46,7 +46,7 @@ func startAgent(t *testing.T, objs ...any) (*agent, *fake.Clientset, *githubtest
 	gh := githubtest.New(githubtest.Options{})
 	s := &sent{}
 	d := newDispatcher(gh, s.send, time.Hour, quiet())
-	a := &agent{cs: cs, gh: gh, jobs: d, log: quiet(), pods: map[string]podRef{}}
+	a := &agent{cs: cs, gh: gh, jobs: d, log: quiet(), pods: map[string]podRef{}, timeline: map[string]podTimes{}}
 	d.pods = a
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -118,4 +118,8 @@ func TestAgentReportsABusyRunnerWhosePodGoesAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the job lost", func() bool { return d.list()[0].Lost })
+	a, _ := d.pods.(*agent)
+	if pt := a.podTimesOf("busy-1"); pt.seen.IsZero() || pt.gone.Before(pt.seen) {
+		t.Errorf("pod timeline = %+v, want seen, then gone", pt)
+	}
 }

@@ -1,6 +1,10 @@
 package app
 
-import "time"
+import (
+	"time"
+
+	"github.com/corral-run/corral/internal/github/githubtest"
+)
 
 // Info describes a running fake GitHub: where its API and control API listen and the App
 // that Corral authenticates as. It is written to <dir>/info.json and served at /v1/info.
@@ -18,8 +22,9 @@ type Info struct {
 	InstallationID int64 `json:"installationID"`
 	// ControlURL is the base URL of the control API (plain HTTP on loopback).
 	ControlURL string `json:"controlURL"`
-	// WebhookURL is where workflow_job deliveries go; empty when none was configured.
-	WebhookURL string `json:"webhookURL,omitempty"`
+	// WebhookURLs are where workflow_job deliveries go, one picked at random per attempt;
+	// empty when none was configured.
+	WebhookURLs []string `json:"webhookURLs,omitempty"`
 	// Dir holds the files below.
 	Dir string `json:"dir"`
 	// CAFile is the PEM certificate that clients of URL must trust.
@@ -30,19 +35,16 @@ type Info struct {
 	// WebhookSecretManifest holds the webhook secret Secret for Corral's --webhook-secret,
 	// without a namespace: apply it into the operator's namespace.
 	WebhookSecretManifest string `json:"webhookSecretManifest"`
-	// SecretName, CAConfigMapName and WebhookSecretName name the objects in the manifests.
-	SecretName        string `json:"secretName"`
-	CAConfigMapName   string `json:"caConfigMapName"`
-	WebhookSecretName string `json:"webhookSecretName"`
-}
-
-// Runner is a runner registration as the fake GitHub sees it.
-type Runner struct {
-	ID     int64    `json:"id"`
-	Name   string   `json:"name"`
-	Labels []string `json:"labels"`
-	Online bool     `json:"online"`
-	Busy   bool     `json:"busy"`
+	// RecoveryCredentialsManifest holds a Secret with the App's app-id, private-key and the
+	// CA as ca.crt, without a namespace, for corral's --webhook-recovery-credentials (the
+	// delivery log is read with the App's JWT): apply it into the operator's namespace.
+	RecoveryCredentialsManifest string `json:"recoveryCredentialsManifest"`
+	// SecretName, CAConfigMapName, WebhookSecretName and RecoverySecretName name the objects
+	// in the manifests.
+	SecretName         string `json:"secretName"`
+	CAConfigMapName    string `json:"caConfigMapName"`
+	WebhookSecretName  string `json:"webhookSecretName"`
+	RecoverySecretName string `json:"recoverySecretName"`
 }
 
 // JobState is where a workflow job is in its life.
@@ -114,34 +116,76 @@ type WebhookRequest struct {
 	Runner string `json:"runner,omitempty"`
 }
 
-// Delivery is one webhook delivery attempt from the App's delivery log.
-type Delivery struct {
-	GUID       string `json:"guid"`
-	Action     string `json:"action"`
-	StatusCode int    `json:"statusCode"`
-	Redelivery bool   `json:"redelivery,omitempty"`
-}
-
-// RegisterRequest registers a runner directly (POST /v1/runners), as if a runner manager had
-// registered it and then vanished: an orphan for Corral's sweep, or another pool's runner.
-type RegisterRequest struct {
-	Name   string   `json:"name"`
-	Labels []string `json:"labels,omitempty"`
-	Online bool     `json:"online,omitempty"`
-}
-
 // FaultRequest makes the fake answer matching API requests slowly or with an error
-// (POST /v1/faults; DELETE /v1/faults removes them all).
+// (POST /v1/faults; DELETE /v1/faults removes them all): githubtest.Fault with durations as
+// Go duration strings.
 type FaultRequest struct {
 	// Endpoint is a githubtest endpoint, e.g. "POST /orgs/{org}/actions/runners/generate-jitconfig";
 	// empty matches every endpoint.
 	Endpoint string `json:"endpoint,omitempty"`
+	// Credential is a githubtest credential (e.g. "installation/1002"); empty matches all.
+	Credential string `json:"credential,omitempty"`
 	// Latency delays the answers (Go duration).
 	Latency string `json:"latency,omitempty"`
-	// Status, when set, is answered instead of the real response (e.g. 503).
+	// Status, when set, is answered instead of the real response (e.g. 503); 403 and 429
+	// are answered as GitHub's secondary rate limit, with Retry-After.
 	Status int `json:"status,omitempty"`
+	// Statuses, when set, replace Status: one is picked at random per hit.
+	Statuses []int `json:"statuses,omitempty"`
+	// RetryAfter of 403 and 429 answers (Go duration, rounded up to seconds; 1s when empty).
+	RetryAfter string `json:"retryAfter,omitempty"`
+	// Probability that a matching request is hit, in (0, 1]; 0 hits every one.
+	Probability float64 `json:"probability,omitempty"`
 	// Times is how many requests the fault hits; 0 means until removed.
 	Times int `json:"times,omitempty"`
+}
+
+// Stats counts what the fake saw (GET /v1/stats): the facts a chaos run checks Corral
+// against.
+type Stats struct {
+	// Jobs by state; Lost counts the completed jobs whose busy runner's pod went away.
+	JobsQueued     int `json:"jobsQueued"`
+	JobsInProgress int `json:"jobsInProgress"`
+	JobsCompleted  int `json:"jobsCompleted"`
+	JobsLost       int `json:"jobsLost"`
+	// Registrations by how they were made (githubtest.ViaJIT, ViaAdded), RegistrationsLive
+	// those that still exist, Removed the others by why they went (githubtest.RemovedBy*).
+	Registrations     map[string]int `json:"registrations"`
+	RegistrationsLive int            `json:"registrationsLive"`
+	Removed           map[string]int `json:"removed"`
+	// Requests is every REST API request; FaultAnswers those a fault answered, by status.
+	Requests     int         `json:"requests"`
+	FaultAnswers map[int]int `json:"faultAnswers"`
+	// RunnerPages counts the runner listing pages served, RunnerLaterPages those after the
+	// first (a listing that --runners-per-page spread over several pages).
+	RunnerPages      int64 `json:"runnerPages"`
+	RunnerLaterPages int64 `json:"runnerLaterPages"`
+	// Deliveries is every webhook delivery attempt, DeliveriesFailed those not answered 2xx.
+	Deliveries       int `json:"deliveries"`
+	DeliveriesFailed int `json:"deliveriesFailed"`
+}
+
+// RegistrationRecord is a registration's life (githubtest.Registration) and, with the agent,
+// its runner pod's: when a pod of that name was first seen existing (not terminated, not
+// being deleted) and when it went away (GET /v1/registrations). Zero times did not happen.
+type RegistrationRecord struct {
+	githubtest.Registration
+	PodSeenAt time.Time `json:"podSeenAt,omitzero"`
+	PodGoneAt time.Time `json:"podGoneAt,omitzero"`
+}
+
+// IssuedSecrets are the secrets the fake handed out (GET /v1/secrets), for suites that check
+// no log line of any process holds one. The control API is unauthenticated: keep it on
+// loopback.
+type IssuedSecrets struct {
+	// Tokens are the installation tokens minted.
+	Tokens []string `json:"tokens"`
+	// JITConfigs are the encoded JIT configurations answered.
+	JITConfigs []string `json:"jitConfigs"`
+	// PrivateKeyPEM is the App's private key.
+	PrivateKeyPEM string `json:"privateKeyPEM"`
+	// WebhookSecret signs the deliveries.
+	WebhookSecret string `json:"webhookSecret"`
 }
 
 // ExitRequest makes a runner's pod terminate with Code (POST /v1/runners/{name}/exit).

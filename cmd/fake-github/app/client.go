@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/corral-run/corral/internal/github/githubtest"
 )
 
 // Client talks to a fake GitHub's control API.
@@ -47,9 +49,27 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 }
 
 // Runners lists the registered runners.
-func (c *Client) Runners(ctx context.Context) ([]Runner, error) {
-	var out []Runner
+func (c *Client) Runners(ctx context.Context) ([]githubtest.Runner, error) {
+	var out []githubtest.Runner
 	return out, c.do(ctx, http.MethodGet, "/v1/runners", nil, &out)
+}
+
+// Registrations lists every registration the fake ever held, with its runner pod's times.
+func (c *Client) Registrations(ctx context.Context) ([]RegistrationRecord, error) {
+	var out []RegistrationRecord
+	return out, c.do(ctx, http.MethodGet, "/v1/registrations", nil, &out)
+}
+
+// Stats counts jobs, registrations, requests, fault answers and deliveries.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var out Stats
+	return out, c.do(ctx, http.MethodGet, "/v1/stats", nil, &out)
+}
+
+// Secrets returns every secret the fake handed out.
+func (c *Client) Secrets(ctx context.Context) (IssuedSecrets, error) {
+	var out IssuedSecrets
+	return out, c.do(ctx, http.MethodGet, "/v1/secrets", nil, &out)
 }
 
 // Jobs lists every job queued so far.
@@ -71,10 +91,12 @@ func (c *Client) Release(ctx context.Context, d time.Duration) (int, error) {
 	return out["released"], err
 }
 
-// Register registers a runner directly, without a JIT call.
-func (c *Client) Register(ctx context.Context, req RegisterRequest) (Runner, error) {
-	var out Runner
-	return out, c.do(ctx, http.MethodPost, "/v1/runners", req, &out)
+// Register registers a runner directly, without a JIT call, as if a runner manager had
+// registered it and then vanished: an orphan for Corral's sweep, or another pool's runner.
+// An empty Scope is the fake's organization.
+func (c *Client) Register(ctx context.Context, spec githubtest.RunnerSpec) (githubtest.Runner, error) {
+	var out githubtest.Runner
+	return out, c.do(ctx, http.MethodPost, "/v1/runners", spec, &out)
 }
 
 // InjectFault makes matching API requests slow or failing.
@@ -98,14 +120,14 @@ func (c *Client) Exit(ctx context.Context, runner string, code int) error {
 }
 
 // SendWebhook sends one workflow_job delivery and returns how Corral answered.
-func (c *Client) SendWebhook(ctx context.Context, req WebhookRequest) (Delivery, error) {
-	var out Delivery
+func (c *Client) SendWebhook(ctx context.Context, req WebhookRequest) (githubtest.Delivery, error) {
+	var out githubtest.Delivery
 	return out, c.do(ctx, http.MethodPost, "/v1/webhooks", req, &out)
 }
 
 // Deliveries lists the App's webhook delivery log, oldest first.
-func (c *Client) Deliveries(ctx context.Context) ([]Delivery, error) {
-	var out []Delivery
+func (c *Client) Deliveries(ctx context.Context) ([]githubtest.Delivery, error) {
+	var out []githubtest.Delivery
 	return out, c.do(ctx, http.MethodGet, "/v1/deliveries", nil, &out)
 }
 
@@ -113,6 +135,12 @@ func (c *Client) Deliveries(ctx context.Context) ([]Delivery, error) {
 func (c *Client) Calls(ctx context.Context) (map[string]int, error) {
 	var out map[string]int
 	return out, c.do(ctx, http.MethodGet, "/v1/calls", nil, &out)
+}
+
+// CallsByCredential counts the GitHub API calls of each credential by endpoint.
+func (c *Client) CallsByCredential(ctx context.Context) (map[string]map[string]int, error) {
+	var out map[string]map[string]int
+	return out, c.do(ctx, http.MethodGet, "/v1/calls/credentials", nil, &out)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -17,9 +19,10 @@ type Config struct {
 	Dir string
 	// Org is the organization runners register in.
 	Org string
-	// WebhookURL receives the App's signed workflow_job deliveries (Corral's webhook
-	// receiver); empty records every delivery as failed to connect.
-	WebhookURL string
+	// WebhookURLs receive the App's signed workflow_job deliveries (Corral's webhook
+	// receivers, e.g. one per replica), one picked at random per attempt; none records every
+	// delivery as failed to connect.
+	WebhookURLs []string
 	// WebhookSecret signs deliveries; random when empty.
 	WebhookSecret string
 	// Kubeconfig enables the runner agent: it watches runner pods and plays the runner
@@ -35,10 +38,21 @@ type Config struct {
 	// (80 POSTs and 900 points per minute) for tests that register many runners quickly.
 	ContentCreatingPerMinute int
 	SecondaryPoints          int
-	// SecretName, CAConfigMapName and WebhookSecretName name the manifests' objects.
-	SecretName        string
-	CAConfigMapName   string
-	WebhookSecretName string
+	// RunnersPerPage caps the page size of runner listings (githubtest.Options), so that
+	// Corral pages through its registrations while runners come and go.
+	RunnersPerPage int
+	// ErrorRate, when positive, answers that share of the REST API requests with one of
+	// ErrorStatuses picked at random (403 and 429 as secondary rate limits, with
+	// ErrorRetryAfter), from the start; the control API changes faults later.
+	ErrorRate       float64
+	ErrorStatuses   []int
+	ErrorRetryAfter time.Duration
+	// SecretName, CAConfigMapName, WebhookSecretName and RecoverySecretName name the
+	// manifests' objects.
+	SecretName         string
+	CAConfigMapName    string
+	WebhookSecretName  string
+	RecoverySecretName string
 }
 
 // BindFlags registers the serve command's flags on fs.
@@ -47,7 +61,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ControlListen, "control-listen", "127.0.0.1:0", "Address of the control API (plain HTTP, no authentication: keep it on loopback).")
 	fs.StringVar(&c.Dir, "dir", ".cache/fake-github", "Directory for info.json, env, ca.crt and the Secret manifests.")
 	fs.StringVar(&c.Org, "org", "acme", "Organization the runners register in.")
-	fs.StringVar(&c.WebhookURL, "webhook-url", "", "Corral's webhook receiver URL for workflow_job deliveries (e.g. http://127.0.0.1:8082/webhook).")
+	fs.Var(listFlag{&c.WebhookURLs}, "webhook-url", "Corral's webhook receiver URL for workflow_job deliveries (e.g. http://127.0.0.1:8082/webhook); "+
+		"repeat it for several receivers (replicas): each delivery goes to one picked at random.")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "Secret signing the deliveries; random when empty (it is written to webhook-secret.yaml).")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "Kubeconfig of the cluster whose runner pods the agent plays; empty disables the agent.")
 	fs.StringVar(&c.Namespace, "namespace", "", "Namespace of the runner pods the agent plays; all when empty.")
@@ -55,9 +70,15 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DispatchInterval, "dispatch-interval", 200*time.Millisecond, "How often queued jobs are handed to idle runners.")
 	fs.IntVar(&c.ContentCreatingPerMinute, "content-creating-per-minute", 0, "POSTs a credential may make per minute (GitHub: 80).")
 	fs.IntVar(&c.SecondaryPoints, "secondary-points", 0, "Secondary rate-limit points per minute and endpoint (GitHub: 900).")
+	fs.IntVar(&c.RunnersPerPage, "runners-per-page", 0, "Largest page of a runner listing (GitHub: 100; 0 keeps that).")
+	fs.Float64Var(&c.ErrorRate, "error-rate", 0, "Share of REST API requests answered with an error from --error-statuses, at random (0 to 1).")
+	fs.Var(statusesFlag{&c.ErrorStatuses}, "error-statuses", "Comma-separated statuses of --error-rate answers (403 and 429 come as secondary rate limits).")
+	fs.DurationVar(&c.ErrorRetryAfter, "error-retry-after", time.Second, "Retry-After of 403 and 429 --error-rate answers.")
 	fs.StringVar(&c.SecretName, "secret-name", "github-app", "Name of the credentials Secret in the manifest.")
 	fs.StringVar(&c.CAConfigMapName, "ca-configmap-name", "github-ca", "Name of the CA bundle ConfigMap in the manifest (key ca.crt).")
 	fs.StringVar(&c.WebhookSecretName, "webhook-secret-name", "corral-webhook", "Name of the webhook secret Secret in the manifest (key webhook-secret).")
+	fs.StringVar(&c.RecoverySecretName, "recovery-secret-name", "github-app-recovery",
+		"Name of the delivery-log recovery Secret (app-id, private-key, ca.crt) for corral's --webhook-recovery-credentials.")
 }
 
 // withDefaults fills unset fields.
@@ -73,6 +94,10 @@ func (c Config) withDefaults() Config {
 	def(&c.SecretName, "github-app")
 	def(&c.CAConfigMapName, "github-ca")
 	def(&c.WebhookSecretName, "corral-webhook")
+	def(&c.RecoverySecretName, "github-app-recovery")
+	if len(c.ErrorStatuses) == 0 {
+		c.ErrorStatuses = []int{500, 502, 503, 429, 403}
+	}
 	if c.JobDuration <= 0 {
 		c.JobDuration = 5 * time.Second
 	}
@@ -86,8 +111,53 @@ func (c Config) validate() error {
 	if c.Dir == "" {
 		return errors.New("a state directory (--dir) is required")
 	}
-	if c.ContentCreatingPerMinute < 0 || c.SecondaryPoints < 0 {
-		return fmt.Errorf("rate limits must not be negative")
+	if c.ContentCreatingPerMinute < 0 || c.SecondaryPoints < 0 || c.RunnersPerPage < 0 {
+		return fmt.Errorf("rate limits and page sizes must not be negative")
 	}
+	if c.ErrorRate < 0 || c.ErrorRate > 1 {
+		return fmt.Errorf("error rate %v is not between 0 and 1", c.ErrorRate)
+	}
+	return nil
+}
+
+// listFlag is a flag that may be repeated; each use appends.
+type listFlag struct{ list *[]string }
+
+func (f listFlag) String() string {
+	if f.list == nil {
+		return ""
+	}
+	return strings.Join(*f.list, ",")
+}
+
+func (f listFlag) Set(v string) error {
+	*f.list = append(*f.list, v)
+	return nil
+}
+
+// statusesFlag parses comma-separated HTTP status codes.
+type statusesFlag struct{ list *[]int }
+
+func (f statusesFlag) String() string {
+	if f.list == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(*f.list))
+	for _, s := range *f.list {
+		parts = append(parts, strconv.Itoa(s))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f statusesFlag) Set(v string) error {
+	var out []int
+	for _, item := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(item))
+		if err != nil || n < 400 || n > 599 {
+			return fmt.Errorf("%q is not an HTTP error status", item)
+		}
+		out = append(out, n)
+	}
+	*f.list = out
 	return nil
 }

@@ -28,7 +28,10 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, s.info) })
-	mux.HandleFunc("GET /v1/runners", s.listRunners)
+	mux.HandleFunc("GET /v1/runners", func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, nonNil(s.gh.Runners())) })
+	mux.HandleFunc("GET /v1/registrations", s.listRegistrations)
+	mux.HandleFunc("GET /v1/stats", s.stats)
+	mux.HandleFunc("GET /v1/secrets", s.secrets)
 	mux.HandleFunc("POST /v1/runners", s.registerRunner)
 	mux.HandleFunc("POST /v1/runners/{name}/exit", s.exitRunner)
 	mux.HandleFunc("POST /v1/runners/{name}/{action}", s.runnerAction)
@@ -38,6 +41,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/webhooks", s.sendWebhook)
 	mux.HandleFunc("GET /v1/deliveries", s.listDeliveries)
 	mux.HandleFunc("GET /v1/calls", s.calls)
+	mux.HandleFunc("GET /v1/calls/credentials", func(w http.ResponseWriter, _ *http.Request) {
+		reply(w, http.StatusOK, s.gh.CallsByCredential())
+	})
 	mux.HandleFunc("POST /v1/faults", s.injectFault)
 	mux.HandleFunc("DELETE /v1/faults", func(w http.ResponseWriter, _ *http.Request) {
 		s.gh.ClearFaults()
@@ -46,27 +52,21 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-func (s *Server) listRunners(w http.ResponseWriter, _ *http.Request) {
-	out := []Runner{}
-	for _, r := range s.gh.Runners() {
-		out = append(out, Runner{ID: r.ID, Name: r.Name, Labels: r.Labels, Online: r.Online, Busy: r.Busy})
-	}
-	reply(w, http.StatusOK, out)
-}
-
 func (s *Server) registerRunner(w http.ResponseWriter, r *http.Request) {
-	var req RegisterRequest
-	if !decode(w, r, &req) {
+	var spec githubtest.RunnerSpec
+	if !decode(w, r, &spec) {
 		return
 	}
-	if req.Name == "" {
+	if spec.Name == "" {
 		fail(w, http.StatusBadRequest, errors.New("a runner needs a name"))
 		return
 	}
-	reg := s.gh.AddRunner(githubtest.RunnerSpec{Scope: githubtest.Org(s.cfg.Org), Name: req.Name, Labels: req.Labels,
-		Online: req.Online, Ephemeral: true})
+	if spec.Scope == "" {
+		spec.Scope = githubtest.Org(s.cfg.Org)
+	}
+	reg := s.gh.AddRunner(spec)
 	s.log.Info("runner registered directly", "runner", reg.Name)
-	reply(w, http.StatusCreated, Runner{ID: reg.ID, Name: reg.Name, Labels: reg.Labels, Online: reg.Online})
+	reply(w, http.StatusCreated, reg)
 }
 
 func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) {
@@ -74,18 +74,38 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	f := githubtest.Fault{Endpoint: req.Endpoint, Status: req.Status, Times: req.Times}
-	if req.Latency != "" {
-		d, err := time.ParseDuration(req.Latency)
-		if err != nil || d < 0 {
-			fail(w, http.StatusBadRequest, fmt.Errorf("latency %q is not a positive Go duration", req.Latency))
-			return
-		}
-		f.Latency = d
+	f, err := req.fault()
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
 	}
 	s.gh.InjectFault(f)
-	s.log.Info("fault injected", "endpoint", req.Endpoint, "latency", req.Latency, "status", req.Status, "times", req.Times)
+	s.log.Info("fault injected", "endpoint", req.Endpoint, "credential", req.Credential, "latency", req.Latency,
+		"status", req.Status, "statuses", fmt.Sprint(req.Statuses), "probability", req.Probability, "times", req.Times)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// fault is the githubtest.Fault the request describes.
+func (req FaultRequest) fault() (githubtest.Fault, error) {
+	f := githubtest.Fault{Endpoint: req.Endpoint, Credential: req.Credential, Status: req.Status, Statuses: req.Statuses,
+		Probability: req.Probability, Times: req.Times}
+	if req.Probability < 0 || req.Probability > 1 {
+		return f, fmt.Errorf("probability %v is not between 0 and 1", req.Probability)
+	}
+	for _, d := range []struct {
+		name, value string
+		into        *time.Duration
+	}{{"latency", req.Latency, &f.Latency}, {"retryAfter", req.RetryAfter, &f.RetryAfter}} {
+		if d.value == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.value)
+		if err != nil || v < 0 {
+			return f, fmt.Errorf("%s %q is not a positive Go duration", d.name, d.value)
+		}
+		*d.into = v
+	}
+	return f, nil
 }
 
 func (s *Server) runnerAction(w http.ResponseWriter, r *http.Request) {
@@ -159,20 +179,11 @@ func (s *Server) sendWebhook(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	d := s.deliver(r.Context(), req.Action, Job{ID: req.JobID, Labels: req.Labels, Runner: req.Runner})
-	reply(w, http.StatusOK, toDelivery(d))
+	reply(w, http.StatusOK, s.deliver(r.Context(), req.Action, Job{ID: req.JobID, Labels: req.Labels, Runner: req.Runner}))
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, _ *http.Request) {
-	out := []Delivery{}
-	for _, d := range s.gh.Deliveries(s.app.ID) {
-		out = append(out, toDelivery(d))
-	}
-	reply(w, http.StatusOK, out)
-}
-
-func toDelivery(d githubtest.Delivery) Delivery {
-	return Delivery{GUID: d.GUID, Action: d.Action, StatusCode: d.StatusCode, Redelivery: d.Redelivery}
+	reply(w, http.StatusOK, nonNil(s.gh.Deliveries(s.app.ID)))
 }
 
 func (s *Server) calls(w http.ResponseWriter, _ *http.Request) {

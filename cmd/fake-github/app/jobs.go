@@ -186,7 +186,7 @@ func (d *dispatcher) assignLocked() {
 			continue
 		}
 		for i, r := range idle {
-			if !labelsMatch(j.Labels, d.runnerLabels(r)) || d.gh.StartJob(r.Name) != nil {
+			if !r.MatchesJob(j.Labels, d.arch(r.Name)) || d.gh.StartJob(r.Name) != nil {
 				continue
 			}
 			now := time.Now()
@@ -216,26 +216,11 @@ func (d *dispatcher) finishLocked() {
 	}
 }
 
-// runnerLabels are the labels a runner answers to: its registration's custom labels plus
-// those the runner adds itself (self-hosted, the OS and the architecture).
-func (d *dispatcher) runnerLabels(r githubtest.Runner) map[string]bool {
-	arch := "x64"
+// arch is the architecture label of the machine runner runs on: its pod's node with an
+// agent, x64 without.
+func (d *dispatcher) arch(runner string) string {
 	if d.pods != nil {
-		arch = d.pods.arch(r.Name)
+		return d.pods.arch(runner)
 	}
-	set := map[string]bool{"self-hosted": true, "linux": true, arch: true}
-	for _, l := range r.Labels {
-		set[strings.ToLower(l)] = true
-	}
-	return set
-}
-
-// labelsMatch reports whether every runs-on label is among the runner's, ignoring case.
-func labelsMatch(job []string, runner map[string]bool) bool {
-	for _, l := range job {
-		if !runner[strings.ToLower(l)] {
-			return false
-		}
-	}
-	return len(job) > 0
+	return githubtest.ArchLabel("")
 }

@@ -160,20 +160,3 @@ func TestQueueRejectsBadRequests(t *testing.T) {
 		}
 	}
 }
-
-func TestLabelsMatch(t *testing.T) {
-	runner := map[string]bool{"self-hosted": true, "linux": true, "x64": true, "gpu": true}
-	for _, tc := range []struct {
-		job  []string
-		want bool
-	}{
-		{[]string{"self-hosted", "linux", "gpu"}, true},
-		{[]string{"Self-Hosted", "GPU"}, true},
-		{[]string{"self-hosted", "arm64"}, false},
-		{nil, false}, // a job without labels cannot target a self-hosted runner
-	} {
-		if got := labelsMatch(tc.job, runner); got != tc.want {
-			t.Errorf("labelsMatch(%q) = %t, want %t", tc.job, got, tc.want)
-		}
-	}
-}

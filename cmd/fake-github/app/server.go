@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/corral-run/corral/internal/github/githubtest"
@@ -26,13 +27,16 @@ import (
 
 // Server is a running fake GitHub.
 type Server struct {
-	cfg   Config
-	gh    *githubtest.Server
-	app   githubtest.App
-	info  Info
-	jobs  *dispatcher
-	agent *agent // nil without a kubeconfig
-	log   *slog.Logger
+	cfg    Config
+	gh     *githubtest.Server
+	app    githubtest.App
+	secret string // signs the webhook deliveries
+	info   Info
+	jobs   *dispatcher
+	agent  *agent // nil without a kubeconfig
+	log    *slog.Logger
+	// pages counts the runner listing pages served, later those after the first.
+	pages, later atomic.Int64
 }
 
 // Run serves a fake GitHub until ctx is done. It writes its Info and manifests to cfg.Dir
@@ -55,11 +59,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	gh := githubtest.New(githubtest.Options{
 		ContentCreatingPerMinute: cfg.ContentCreatingPerMinute,
 		SecondaryPoints:          cfg.SecondaryPoints,
+		RunnersPerPage:           cfg.RunnersPerPage,
 	})
 	gh.StartTLS(apiL)
 	defer gh.Close()
 
 	s := &Server{cfg: cfg, gh: gh, log: log}
+	gh.OnRunnersPage(func(_ githubtest.Scope, page int) {
+		s.pages.Add(1)
+		if page > 1 {
+			s.later.Add(1)
+		}
+	})
 	s.app = gh.AddApp(githubtest.AppOptions{Installation: githubtest.InstallationOptions{Owner: cfg.Org}})
 	secret := cfg.WebhookSecret
 	if secret == "" {
@@ -67,13 +78,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 	}
-	if cfg.WebhookURL != "" {
-		gh.SetAppWebhook(s.app.ID, githubtest.AppWebhook{URL: cfg.WebhookURL, Secret: secret})
+	s.secret = secret
+	if len(cfg.WebhookURLs) > 0 {
+		gh.SetAppWebhook(s.app.ID, githubtest.AppWebhook{URLs: cfg.WebhookURLs, Secret: secret})
+	}
+	if cfg.ErrorRate > 0 {
+		gh.InjectFault(githubtest.Fault{Probability: cfg.ErrorRate, Statuses: cfg.ErrorStatuses, RetryAfter: cfg.ErrorRetryAfter})
 	}
 	s.info = Info{
 		URL: gh.URL(), Org: cfg.Org, PoolURL: gh.OrgURL(cfg.Org), AppID: s.app.ID, InstallationID: s.app.InstallationID,
-		ControlURL: "http://" + ctlL.Addr().String(), WebhookURL: cfg.WebhookURL,
+		ControlURL: "http://" + ctlL.Addr().String(), WebhookURLs: cfg.WebhookURLs,
 		SecretName: cfg.SecretName, CAConfigMapName: cfg.CAConfigMapName, WebhookSecretName: cfg.WebhookSecretName,
+		RecoverySecretName: cfg.RecoverySecretName,
 	}
 	s.jobs = newDispatcher(gh, s.deliver, cfg.JobDuration, log)
 	if cfg.Kubeconfig != "" {
@@ -117,8 +133,8 @@ func (s *Server) deliver(ctx context.Context, action string, j Job) githubtest.D
 		Host: u.Host, InstallationID: s.app.InstallationID, Conclusion: j.Conclusion,
 	})
 	d := s.gh.DeliverAppEvent(ctx, s.app.ID, "workflow_job", payload)
-	if s.cfg.WebhookURL != "" && !d.Succeeded() {
-		s.log.Warn("webhook delivery failed", "job", j.ID, "action", action, "status", d.StatusCode)
+	if len(s.cfg.WebhookURLs) > 0 && !d.Succeeded() {
+		s.log.Warn("webhook delivery failed", "job", j.ID, "action", action, "status", d.StatusCode, "url", d.URL)
 	}
 	return d
 }

@@ -57,7 +57,11 @@ func startServer(t *testing.T, webhookURL string) (Info, *Client) {
 	dir := t.TempDir()
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{Dir: dir, WebhookURL: webhookURL, WebhookSecret: "s3cret",
+		var urls []string
+		if webhookURL != "" {
+			urls = []string{webhookURL}
+		}
+		done <- Run(ctx, Config{Dir: dir, WebhookURLs: urls, WebhookSecret: "s3cret",
 			JobDuration: 10 * time.Millisecond, DispatchInterval: 10 * time.Millisecond}, quiet())
 	}()
 	t.Cleanup(func() {
@@ -93,7 +97,7 @@ func TestServerPlaysAJobAndSignsItsDeliveries(t *testing.T) {
 	if err != nil || resp.Delivered != 1 || resp.Failed != 0 {
 		t.Fatalf("Queue = %+v, %v; want one delivery acknowledged", resp, err)
 	}
-	if _, err := c.Register(ctx, RegisterRequest{Name: "pool-abc123-xyz12", Labels: []string{"e2e"}}); err != nil {
+	if _, err := c.Register(ctx, githubtest.RunnerSpec{Name: "pool-abc123-xyz12", Labels: []string{"e2e"}, Ephemeral: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.RunnerAction(ctx, "pool-abc123-xyz12", ActionOnline); err != nil {
@@ -117,7 +121,7 @@ func TestServerPlaysAJobAndSignsItsDeliveries(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// The job's state changes before its completed delivery goes out and is logged.
-	var log []Delivery
+	var log []githubtest.Delivery
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if log, err = c.Deliveries(ctx); err != nil || len(log) >= 3 || time.Now().After(deadline) {
 			break

@@ -26,6 +26,8 @@ const (
 	CredentialsFile = "github-credentials.yaml"
 	// WebhookSecretFile holds the webhook secret Secret.
 	WebhookSecretFile = "webhook-secret.yaml"
+	// RecoveryCredentialsFile holds the delivery-log recovery Secret.
+	RecoveryCredentialsFile = "recovery-credentials.yaml"
 )
 
 // CABundleKey is the key of the CA certificate in the CA ConfigMap.
@@ -45,6 +47,7 @@ func writeState(dir string, info *Info, app githubtest.App, caPEM []byte, webhoo
 	info.CAFile = filepath.Join(abs, CAFile)
 	info.CredentialsManifest = filepath.Join(abs, CredentialsFile)
 	info.WebhookSecretManifest = filepath.Join(abs, WebhookSecretFile)
+	info.RecoveryCredentialsManifest = filepath.Join(abs, RecoveryCredentialsFile)
 	_ = os.Remove(filepath.Join(abs, InfoFile)) // a stale one would look ready
 
 	creds, err := manifests(
@@ -69,6 +72,16 @@ func writeState(dir string, info *Info, app githubtest.App, caPEM []byte, webhoo
 	if err != nil {
 		return err
 	}
+	recovery, err := manifests(&corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: info.RecoverySecretName},
+		Data: map[string][]byte{
+			"app-id": app.SecretData()["app-id"], "private-key": app.PrivateKeyPEM, CABundleKey: caPEM,
+		},
+	})
+	if err != nil {
+		return err
+	}
 	env := fmt.Sprintf("FAKE_GITHUB_URL=%s\nFAKE_GITHUB_POOL_URL=%s\nFAKE_GITHUB_CONTROL=%s\nFAKE_GITHUB_APP_ID=%d\nFAKE_GITHUB_INSTALLATION_ID=%d\n",
 		info.URL, info.PoolURL, info.ControlURL, info.AppID, info.InstallationID)
 	infoJSON, err := json.MarshalIndent(info, "", "  ")
@@ -83,6 +96,7 @@ func writeState(dir string, info *Info, app githubtest.App, caPEM []byte, webhoo
 		{CAFile, caPEM, 0o644},
 		{CredentialsFile, creds, 0o600},
 		{WebhookSecretFile, hook, 0o600},
+		{RecoveryCredentialsFile, recovery, 0o600},
 		{EnvFile, []byte(env), 0o644},
 		{InfoFile, append(infoJSON, '\n'), 0o644},
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -32,6 +33,9 @@ const hookDeliveryTimeout = 10 * time.Second
 type AppWebhook struct {
 	// URL receives the deliveries.
 	URL string
+	// URLs are further receivers: each attempt goes to one of URL and URLs picked at random,
+	// as when a load balancer spreads GitHub's deliveries over several replicas.
+	URLs []string
 	// Secret signs them (X-Hub-Signature-256); empty sends them unsigned.
 	Secret string
 	// Form sends application/x-www-form-urlencoded bodies (payload=...), as organization and
@@ -41,32 +45,52 @@ type AppWebhook struct {
 	Client *http.Client
 }
 
+// target picks the receiver of one attempt; empty when none is configured.
+func (h AppWebhook) target() string {
+	var all []string
+	for _, u := range append([]string{h.URL}, h.URLs...) {
+		if u != "" {
+			all = append(all, u)
+		}
+	}
+	if len(all) == 0 {
+		return ""
+	}
+	return all[rand.IntN(len(all))] //nolint:gosec // load spreading, not security
+}
+
 // Delivery is one attempt to deliver a webhook event, as an App's delivery log lists it.
+// The JSON form (without the payload) is the one the fake GitHub process lists on its
+// control API.
 type Delivery struct {
 	// ID identifies the attempt.
-	ID int64
+	ID int64 `json:"id"`
 	// GUID is the X-GitHub-Delivery header, shared by an event's redeliveries.
-	GUID string
+	GUID string `json:"guid"`
 	// DeliveredAt is when the attempt was made.
-	DeliveredAt time.Time
+	DeliveredAt time.Time `json:"deliveredAt"`
 	// Redelivery is true for attempts after the first.
-	Redelivery bool
+	Redelivery bool `json:"redelivery,omitempty"`
 	// Duration of the attempt.
-	Duration time.Duration
+	Duration time.Duration `json:"duration"`
 	// StatusCode is the receiver's answer; 0 when no answer came (connection failed).
-	StatusCode int
+	StatusCode int `json:"statusCode"`
 	// Event is the X-GitHub-Event header, e.g. workflow_job.
-	Event string
+	Event string `json:"event"`
 	// Action is the payload's action, e.g. queued.
-	Action string
+	Action string `json:"action"`
 	// InstallationID and RepositoryID are read from the payload.
-	InstallationID, RepositoryID int64
+	InstallationID int64 `json:"installationID,omitempty"`
+	RepositoryID   int64 `json:"repositoryID,omitempty"`
 	// Payload is the JSON payload.
-	Payload []byte
+	Payload []byte `json:"-"`
 	// URL is where the attempt was sent.
-	URL string
+	URL string `json:"url,omitempty"`
 	// Response is the receiver's answer body (truncated).
-	Response string
+	Response string `json:"response,omitempty"`
+	// Fetched counts the reads of this attempt through the API (GET
+	// /app/hook/deliveries/{delivery_id}), e.g. by a receiver recovering a failed delivery.
+	Fetched int `json:"fetched,omitempty"`
 }
 
 // Succeeded reports whether the receiver answered 2xx.
@@ -153,13 +177,13 @@ func (s *Server) deliver(ctx context.Context, appID int64, d Delivery) Delivery 
 	hook, ok := s.hooks.webhooks[appID]
 	s.mu.Unlock()
 	start := time.Now()
-	if ok && hook.URL != "" {
-		d.URL = hook.URL
+	if target := hook.target(); ok && target != "" {
+		d.URL = target
 		client := hook.Client
 		if client == nil {
 			client = &http.Client{Timeout: hookDeliveryTimeout}
 		}
-		status, body, err := SendWebhook(ctx, client, hook.URL, WebhookRequest{
+		status, body, err := SendWebhook(ctx, client, target, WebhookRequest{
 			Event: d.Event, GUID: d.GUID, Payload: d.Payload, Secret: hook.Secret, Form: hook.Form,
 			Headers: map[string]string{
 				"X-GitHub-Hook-ID":                       strconv.FormatInt(appID+1, 10),
@@ -389,16 +413,19 @@ func (s *Server) handleListDeliveries(w http.ResponseWriter, r *http.Request, p 
 	writeJSON(w, http.StatusOK, page)
 }
 
-// lookupDelivery finds the App's attempt named in the path.
-func (s *Server) lookupDelivery(r *http.Request, appID int64) (Delivery, bool) {
+// lookupDelivery finds the App's attempt named in the path; fetch counts the read.
+func (s *Server) lookupDelivery(r *http.Request, appID int64, fetch bool) (Delivery, bool) {
 	id, err := strconv.ParseInt(r.PathValue("delivery_id"), 10, 64)
 	if err != nil {
 		return Delivery{}, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, d := range s.hooks.deliveries {
-		if d.ID == id && d.appID == appID {
+	for i := range s.hooks.deliveries {
+		if d := &s.hooks.deliveries[i]; d.ID == id && d.appID == appID {
+			if fetch {
+				d.Fetched++
+			}
 			return d.Delivery, true
 		}
 	}
@@ -408,7 +435,7 @@ func (s *Server) lookupDelivery(r *http.Request, appID int64) (Delivery, bool) {
 // handleGetDelivery is GET /app/hook/deliveries/{delivery_id}: the attempt with its request
 // (headers and JSON payload) and the receiver's answer.
 func (s *Server) handleGetDelivery(w http.ResponseWriter, r *http.Request, p *principal) {
-	d, ok := s.lookupDelivery(r, p.appID)
+	d, ok := s.lookupDelivery(r, p.appID, true)
 	if !ok {
 		writeError(w, errNotFound)
 		return
@@ -434,7 +461,7 @@ func (s *Server) handleGetDelivery(w http.ResponseWriter, r *http.Request, p *pr
 // handleRedeliver is POST /app/hook/deliveries/{delivery_id}/attempts: it sends the event
 // again (same GUID, Redelivery set), records the attempt and answers 202.
 func (s *Server) handleRedeliver(w http.ResponseWriter, r *http.Request, p *principal) {
-	d, ok := s.lookupDelivery(r, p.appID)
+	d, ok := s.lookupDelivery(r, p.appID, false)
 	if !ok {
 		writeError(w, errNotFound)
 		return

@@ -102,6 +102,27 @@ func TestDeliverAppEventSignsAndRecords(t *testing.T) {
 	}
 }
 
+func TestDeliveriesSpreadOverSeveralReceivers(t *testing.T) {
+	srv := newServer(t, githubtest.Options{})
+	app := srv.AddApp(githubtest.AppOptions{PrivateKeyPEM: sharedKey(t)})
+	a, b := &hookSink{status: http.StatusAccepted}, &hookSink{status: http.StatusAccepted}
+	ha, hb := httptest.NewServer(a), httptest.NewServer(b)
+	t.Cleanup(ha.Close)
+	t.Cleanup(hb.Close)
+	srv.SetAppWebhook(app.ID, githubtest.AppWebhook{URL: ha.URL, URLs: []string{hb.URL}, Secret: "top"})
+	urls := map[string]int{}
+	for range 40 {
+		d := srv.DeliverAppEvent(context.Background(), app.ID, "workflow_job", []byte(`{"action":"queued"}`))
+		if !d.Succeeded() {
+			t.Fatalf("delivery %+v failed", d)
+		}
+		urls[d.URL]++
+	}
+	if urls[ha.URL] == 0 || urls[hb.URL] == 0 || urls[ha.URL]+urls[hb.URL] != 40 {
+		t.Errorf("deliveries by receiver %v, want both used", urls)
+	}
+}
+
 func TestDeliveryLogEndpoints(t *testing.T) {
 	srv := newServer(t, githubtest.Options{})
 	app := srv.AddApp(githubtest.AppOptions{PrivateKeyPEM: sharedKey(t)})
@@ -134,6 +155,9 @@ func TestDeliveryLogEndpoints(t *testing.T) {
 	d := call(t, srv, http.MethodGet, "/app/hook/deliveries/"+strconv.FormatInt(failed.ID, 10), auth, nil)
 	if d.status != http.StatusOK || d.body["request"].(map[string]any)["payload"].(map[string]any)["action"] != "queued" {
 		t.Errorf("detail: %d %s", d.status, d.raw)
+	}
+	if got := srv.Deliveries(app.ID)[1]; got.Fetched != 1 {
+		t.Errorf("the failed attempt was read %d times, want 1", got.Fetched)
 	}
 	if f := call(t, srv, http.MethodGet, "/app/hook/deliveries/"+strconv.FormatInt(foreign.ID, 10), auth, nil); f.status != http.StatusNotFound {
 		t.Errorf("another App's delivery: %d, want 404", f.status)

@@ -130,6 +130,8 @@ func (s *Server) handleJIT(w http.ResponseWriter, r *http.Request, _ *principal,
 	}}
 	st.runners[rn.ID] = rn
 	resp := jitResponse{Runner: toJSON(rn), EncodedJITConfig: encodeJITConfig(rn)}
+	s.registeredLocked(rn, ViaJIT)
+	s.history.jitConfigs = append(s.history.jitConfigs, resp.EncodedJITConfig)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, resp)
 }
@@ -240,7 +242,7 @@ func (s *Server) handleDeleteRunner(w http.ResponseWriter, r *http.Request, _ *p
 		writeError(w, &apiError{status: http.StatusUnprocessableEntity,
 			message: fmt.Sprintf("Bad request - Runner %q is still running a job", name)})
 	default:
-		delete(st.runners, rn.ID)
+		s.removeLocked(st, rn, RemovedByAPI)
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}

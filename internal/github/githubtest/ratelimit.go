@@ -17,6 +17,8 @@ const (
 
 	primaryDocs   = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
 	secondaryDocs = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+
+	secondaryMessage = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
 
 // primaryBucket counts a credential's requests in the current hour.
@@ -191,7 +193,7 @@ func (s *Server) primaryError(p *principal) *apiError {
 
 func (s *Server) secondaryError(wait time.Duration) *apiError {
 	return &apiError{status: s.opts.RateLimitStatus, docURL: secondaryDocs, retryAfter: max(1, int(math.Ceil(wait.Seconds()))),
-		message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}
+		message: secondaryMessage}
 }
 
 func setRateHeaders(w http.ResponseWriter, limit, remaining, used int, reset time.Time) {

@@ -187,6 +187,21 @@ func (s *Server) CallCountFor(credential, endpoint string) int {
 	return s.credCalls[credential][endpoint]
 }
 
+// CallsByCredential is how many requests each credential (App.Credential, PAT.Credential, or
+// the App's JWT as "app/ID") made, by endpoint. Unauthenticated requests are not in it.
+func (s *Server) CallsByCredential() map[string]map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]map[string]int, len(s.credCalls))
+	for cred, byEndpoint := range s.credCalls {
+		out[cred] = make(map[string]int, len(byEndpoint))
+		for e, n := range byEndpoint {
+			out[cred][e] = n
+		}
+	}
+	return out
+}
+
 // TotalCalls is how many requests reached the fake, on any endpoint.
 func (s *Server) TotalCalls() int {
 	s.mu.Lock()

@@ -37,30 +37,31 @@ func (sc Scope) owner() string {
 // DefaultRunnerGroupID is the ID of every scope's "Default" runner group, as on GitHub.
 const DefaultRunnerGroupID int64 = 1
 
-// Runner is a registered self-hosted runner as GitHub sees it.
+// Runner is a registered self-hosted runner as GitHub sees it. The JSON form is the one the
+// fake GitHub process (cmd/fake-github) lists on its control API.
 type Runner struct {
-	ID        int64
-	Name      string
-	Scope     Scope
-	GroupID   int64
-	Labels    []string // custom labels, without the read-only "self-hosted"
-	Online    bool
-	Busy      bool
-	Ephemeral bool
-	WorkDir   string
-	CreatedAt time.Time
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Scope     Scope     `json:"scope"`
+	GroupID   int64     `json:"groupID"`
+	Labels    []string  `json:"labels"` // custom labels, without the read-only "self-hosted"
+	Online    bool      `json:"online"`
+	Busy      bool      `json:"busy"`
+	Ephemeral bool      `json:"ephemeral"`
+	WorkDir   string    `json:"workDir,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // RunnerSpec describes a runner to seed with AddRunner, e.g. an orphan or another pool's.
 type RunnerSpec struct {
-	Scope     Scope
-	Name      string
-	GroupID   int64 // 0: the Default group
-	Labels    []string
-	Online    bool
-	Busy      bool
-	Ephemeral bool
-	CreatedAt time.Time // zero: the fake's now
+	Scope     Scope     `json:"scope,omitempty"`
+	Name      string    `json:"name"`
+	GroupID   int64     `json:"groupID,omitempty"` // 0: the Default group
+	Labels    []string  `json:"labels,omitempty"`
+	Online    bool      `json:"online,omitempty"`
+	Busy      bool      `json:"busy,omitempty"`
+	Ephemeral bool      `json:"ephemeral,omitempty"`
+	CreatedAt time.Time `json:"createdAt,omitzero"` // zero: the fake's now
 }
 
 type runner struct {
@@ -117,6 +118,7 @@ func (s *Server) AddRunner(spec RunnerSpec) Runner {
 		r.CreatedAt = s.nowLocked()
 	}
 	s.scopeLocked(spec.Scope).runners[r.ID] = r
+	s.registeredLocked(r, ViaAdded)
 	return r.snapshot()
 }
 
@@ -187,7 +189,7 @@ func (s *Server) FinishJob(name string) error {
 		}
 		r.Busy = false
 		if r.Ephemeral {
-			delete(st.runners, r.ID)
+			s.removeLocked(st, r, RemovedByJob)
 		}
 		return nil
 	})
@@ -197,7 +199,7 @@ func (s *Server) FinishJob(name string) error {
 // connected.
 func (s *Server) RemoveRunner(name string) error {
 	return s.update(name, func(st *scopeState, r *runner) error {
-		delete(st.runners, r.ID)
+		s.removeLocked(st, r, RemovedByControl)
 		return nil
 	})
 }

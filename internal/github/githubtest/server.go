@@ -102,6 +102,8 @@ type Server struct {
 	onPage    func(sc Scope, page int) // called before a page of runners is read
 	perPage   int                      // caps runner listings' page size; 0: Options.RunnersPerPage
 	hooks     hookState                // App webhooks and their delivery log (deliveries.go)
+	history   history                  // every registration and JIT configuration (history.go)
+	answers   map[int]int              // status -> answers a fault gave
 
 	hs     *httptest.Server
 	closed chan struct{}
@@ -124,6 +126,7 @@ func New(opts Options) *Server {
 		primary:       map[string]*primaryBucket{},
 		secondary:     map[string]*secondaryWindow{},
 		forced:        map[string]forcedLimit{},
+		answers:       map[int]int{},
 		closed:        make(chan struct{}),
 	}
 	s.handler = s.routes()
