@@ -108,7 +108,8 @@ type SandboxSpec struct {
 	AppArmorProfile *AppArmorProfile `json:"appArmorProfile,omitempty"`
 
 	// seLinuxOptions of the runner container, for SELinux nodes whose policy denies nested
-	// containers (e.g. type spc_t or container_engine_t). Unset leaves the runtime default.
+	// containers (type container_engine_t; spc_t, which is unconfined, is always refused).
+	// Only type may be set. Unset leaves the runtime default.
 	// +optional
 	SELinuxOptions *corev1.SELinuxOptions `json:"seLinuxOptions,omitempty"`
 

@@ -49,12 +49,13 @@ func TestChartObjects(t *testing.T) {
 	}{{
 		name:   "defaults",
 		values: "",
-		present: []string{"CustomResourceDefinition/runnerpools.corral.run", "ClusterRole/corral-manager",
-			"ClusterRoleBinding/corral-manager", "Role/corral-leader-election", "RoleBinding/corral-leader-election",
-			"Service/corral-metrics"},
+		present: []string{"CustomResourceDefinition/runnerpools.corral.run", "CustomResourceDefinition/runnerclasses.corral.run",
+			"ClusterRole/corral-manager", "ClusterRoleBinding/corral-manager", "Role/corral-manager", "RoleBinding/corral-manager",
+			"Role/corral-leader-election", "RoleBinding/corral-leader-election", "Service/corral-metrics",
+			"ValidatingAdmissionPolicy/corral-runnerclass", "ValidatingAdmissionPolicyBinding/corral-runnerclass",
+			"ClusterRole/corral-runnerpool-editor", "ClusterRole/corral-runnerpool-viewer", "ClusterRole/corral-runnerclass-viewer"},
 		absent: append([]string{"PodDisruptionBudget/corral", "Ingress/corral-webhook",
-			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer",
-			"Role/corral-manager", "Role/corral-credentials"}, webhookObjects()...),
+			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer"}, webhookObjects()...),
 	}, {
 		name:   "everything",
 		values: valuesEverything,
@@ -64,15 +65,16 @@ func TestChartObjects(t *testing.T) {
 	}, {
 		name:   "namespaced",
 		values: valuesNamespaced,
-		present: []string{"Role/corral-manager", "RoleBinding/corral-manager", "Role/corral-credentials",
-			"RoleBinding/corral-credentials"},
-		absent: []string{"ClusterRole/corral-manager", "ClusterRoleBinding/corral-manager"},
+		present: []string{"Role/corral-manager", "RoleBinding/corral-manager", "ClusterRole/corral-manager",
+			"ClusterRoleBinding/corral-manager"},
 	}, {
 		name:    "minimal",
 		values:  valuesMinimal,
 		present: []string{},
-		absent: []string{"CustomResourceDefinition/runnerpools.corral.run", "ClusterRole/corral-manager",
-			"Role/corral-leader-election", "Service/corral-metrics", "ServiceAccount/corral"},
+		absent: []string{"CustomResourceDefinition/runnerpools.corral.run", "CustomResourceDefinition/runnerclasses.corral.run",
+			"ClusterRole/corral-manager", "Role/corral-manager", "Role/corral-leader-election", "Service/corral-metrics",
+			"ServiceAccount/corral", "ValidatingAdmissionPolicy/corral-runnerclass",
+			"ValidatingAdmissionPolicyBinding/corral-runnerclass", "ClusterRole/corral-runnerpool-editor"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

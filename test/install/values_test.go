@@ -79,6 +79,9 @@ leaderElection:
   enabled: false
 rbac:
   create: false
+  tenantRoles: false
+admissionPolicy:
+  enabled: false
 serviceAccount:
   create: false
   name: corral-existing

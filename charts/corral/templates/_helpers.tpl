@@ -82,10 +82,52 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* corral.managerRules are the controller's RBAC rules, copied from config/rbac/role.yaml by `make manifests`. */}}
+{{/* corral.generatedRules are the rules of the object of kind .kind in files/rbac/role.yaml, the copy of config/rbac/role.yaml (`make manifests`): controller-gen writes the controller's ClusterRole and the Role of the operator's namespace there. */}}
+{{- define "corral.generatedRules" -}}
+{{- $rules := list -}}
+{{- range $doc := regexSplit "(?m)^---\\s*$" (.root.Files.Get "files/rbac/role.yaml") -1 -}}
+{{- $obj := fromYaml $doc -}}
+{{- if eq (toString $obj.kind) $.kind -}}
+{{- $rules = $obj.rules -}}
+{{- end -}}
+{{- end -}}
+{{- if not $rules -}}
+{{- fail (printf "files/rbac/role.yaml has no %s with rules: run make manifests" .kind) -}}
+{{- end -}}
+{{- toYaml $rules -}}
+{{- end -}}
+
+{{/* corral.managerRules are the controller's rules in every namespace it serves (the generated ClusterRole's). */}}
 {{- define "corral.managerRules" -}}
-{{- $role := .Files.Get "files/rbac/role.yaml" | fromYaml -}}
-{{- toYaml (required "files/rbac/role.yaml has no rules: run make manifests" $role.rules) -}}
+{{- include "corral.generatedRules" (dict "root" . "kind" "ClusterRole") -}}
+{{- end -}}
+
+{{/* corral.operatorNamespaceRules are the controller's rules in its own namespace only (the generated Role's): the metadata of the Secrets there, the RunnerClasses' credentials. */}}
+{{- define "corral.operatorNamespaceRules" -}}
+{{- include "corral.generatedRules" (dict "root" . "kind" "Role") -}}
+{{- end -}}
+
+{{/* corral.clusterScopedResources are the cluster-scoped resources among the controller's rules: with watchNamespaces a ClusterRole grants them, and Roles the rest (test/install checks that every generated resource is on one side). */}}
+{{- define "corral.clusterScopedResources" -}}
+{{- toYaml (list "namespaces" "runnerclasses" "runnerclasses/status") -}}
+{{- end -}}
+
+{{/* corral.splitManagerRules are the controller's rules narrowed to the cluster-scoped resources (.cluster true) or to the namespaced ones (.cluster false). */}}
+{{- define "corral.splitManagerRules" -}}
+{{- $clusterScoped := include "corral.clusterScopedResources" .root | fromYamlArray -}}
+{{- $out := list -}}
+{{- range $rule := include "corral.managerRules" .root | fromYamlArray -}}
+{{- $resources := list -}}
+{{- range $r := $rule.resources -}}
+{{- if eq (has $r $clusterScoped) $.cluster -}}
+{{- $resources = append $resources $r -}}
+{{- end -}}
+{{- end -}}
+{{- if $resources -}}
+{{- $out = append $out (merge (dict "resources" $resources) (omit $rule "resources")) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
 
 {{/* corral.args are the controller's flags: only flags cmd/corral defines (test/install checks them against `corral -help`). */}}
