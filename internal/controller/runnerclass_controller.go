@@ -32,7 +32,7 @@ type RunnerClassReconciler struct {
 	OperatorNamespace string
 }
 
-// +kubebuilder:rbac:groups=corral.run,resources=runnerclasses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=corral.run,resources=runnerclasses/status,verbs=patch
 
 // Reconcile checks one RunnerClass and writes its status when it changed.
 func (r *RunnerClassReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

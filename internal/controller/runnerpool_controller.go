@@ -122,16 +122,17 @@ type RunnerPoolReconciler struct {
 	startedOnce sync.Once
 }
 
-// +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=corral.run,resources=runnerpools/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=corral.run,resources=runnerpools/status,verbs=patch
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools/finalizers,verbs=update
 // +kubebuilder:rbac:groups=corral.run,resources=runnerclasses,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",namespace=corral-system,resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",namespace=corral-system,resources=configmaps,verbs=get
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one RunnerPool towards its desired state: observe the pool (and, when a
