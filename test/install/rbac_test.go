@@ -237,3 +237,23 @@ func checkBinding(t *testing.T, objs objects, kind, name, ns, roleKind string) {
 		t.Errorf("no %s %s in %q", kind, name, ns)
 	}
 }
+
+// TestNoClusterWideSecretListOrWatch: neither the controller nor the webhook receiver may
+// list or watch Secrets across the cluster (the controller watches the operator namespace's
+// only; every other Secret it reads live, by name). A cluster-wide list/watch would hand
+// the operator every Secret of every tenant, data included.
+func TestNoClusterWideSecretListOrWatch(t *testing.T) {
+	objs := decodeObjects(t, readRepoFile(t, "config/rbac/role.yaml"))
+	objs = append(objs, decodeObjects(t, readRepoFile(t, "config/webhook/rbac.yaml"))...)
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" {
+			continue
+		}
+		for _, r := range decode[rbacv1.ClusterRole](t, o).Rules {
+			grantsSecrets := slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "*")
+			if grantsSecrets && (slices.Contains(r.Verbs, "list") || slices.Contains(r.Verbs, "watch") || slices.Contains(r.Verbs, "*")) {
+				t.Errorf("ClusterRole %s lets its holder %v Secrets in every namespace", o.GetName(), r.Verbs)
+			}
+		}
+	}
+}
