@@ -14,7 +14,7 @@ const (
 	ConditionStalled = "Stalled"
 )
 
-// Condition reasons of a RunnerPool.
+// Condition reasons of a RunnerPool (and, where they say so, of a RunnerClass's Ready).
 const (
 	// ReasonReconciled: the pool has its desired runners.
 	ReasonReconciled = "Reconciled"
@@ -45,6 +45,17 @@ const (
 	// ReasonRunnerVersionDeprecated: a runner exited with code 7 (its version is too old for
 	// GitHub). No runner is created from this template until the image changes.
 	ReasonRunnerVersionDeprecated = "RunnerVersionDeprecated"
+	// ReasonClassNotFound: spec.classRef names a RunnerClass that does not exist.
+	ReasonClassNotFound = "ClassNotFound"
+	// ReasonClassNotAllowed: the pool's namespace is not among those its RunnerClass
+	// serves (the class's namespaceSelector).
+	ReasonClassNotAllowed = "ClassNotAllowed"
+	// ReasonClassViolation: the pool asks for more than its RunnerClass allows; the
+	// message names the fields. No runner is created until it fits.
+	ReasonClassViolation = "ClassViolation"
+	// ReasonPolicyViolation: the runner pod built for the pool breaks Corral's hardening
+	// policy (checked before every creation); no runner is created.
+	ReasonPolicyViolation = "PolicyViolation"
 	// ReasonPaused: maxRunners is 0.
 	ReasonPaused = "Paused"
 	// ReasonDeleting: the pool is being deleted and drains its runners.
@@ -68,9 +79,6 @@ const (
 	AnnotationRunnerID = "corral.run/runner-id"
 	// AnnotationTemplateHash records the hash of the pool template a pod was built from.
 	AnnotationTemplateHash = "corral.run/template-hash"
-	// AnnotationAllowedNamespaces on a credentials Secret in the operator's namespace lists,
-	// comma-separated, the namespaces whose pools may use it ("*" for all).
-	AnnotationAllowedNamespaces = "corral.run/allowed-namespaces"
 
 	// FinalizerPool holds a pool until its runners are drained.
 	FinalizerPool = "corral.run/drain"

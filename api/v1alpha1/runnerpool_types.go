@@ -55,7 +55,23 @@ type RunnerPoolList struct {
 // RunnerPoolSpec is the desired state of a RunnerPool.
 //
 // +kubebuilder:validation:XValidation:rule="self.minIdle <= self.maxRunners",message="minIdle must not be greater than maxRunners"
+// +kubebuilder:validation:XValidation:rule="has(self.classRef) != has(self.github.credentialsSecretRef)",message="a pool either names a RunnerClass (spec.classRef), which provides the credentials, or its own credentials Secret (spec.github.credentialsSecretRef), not both"
+// +kubebuilder:validation:XValidation:rule="!has(self.classRef) || (!has(self.github.additionalCredentialsSecretRefs) && !has(self.github.caBundle) && !has(self.github.proxy))",message="a pool of a RunnerClass takes its credentials, CA bundle and proxy from the class: remove spec.github.additionalCredentialsSecretRefs, caBundle and proxy"
+// +kubebuilder:validation:XValidation:rule="has(self.classRef) == has(oldSelf.classRef) && (!has(self.classRef) || self.classRef.name == oldSelf.classRef.name)",message="classRef is immutable: create a new pool for another class"
+// +kubebuilder:validation:XValidation:rule="has(self.classRef) || !has(self.template.env) || self.template.env.all(e, !has(e.valueFrom) || (!has(e.valueFrom.secretKeyRef) && !has(e.valueFrom.configMapKeyRef)))",message="template.env may not read Secrets or ConfigMaps (valueFrom): every job's author can read the runner's environment; a RunnerClass with template.envFromSecrets may allow it"
+// +kubebuilder:validation:XValidation:rule="has(self.classRef) || !has(self.sandbox.seLinuxOptions) || !has(self.sandbox.seLinuxOptions.type) || self.sandbox.seLinuxOptions.type in ['container_t', 'container_init_t', 'container_kvm_t', 'container_engine_t']",message="sandbox.seLinuxOptions.type must be container_t, container_init_t, container_kvm_t or container_engine_t (what Pod Security baseline allows); a RunnerClass may allow others"
+// +kubebuilder:validation:XValidation:rule="has(self.classRef) || !has(self.sandbox.seccompProfile) || self.sandbox.seccompProfile.type != 'Localhost' || self.sandbox.seccompProfile.localhostProfile == 'corral/podman.json'",message="sandbox.seccompProfile: a Localhost profile other than Corral's corral/podman.json needs a RunnerClass that allows it"
+// +kubebuilder:validation:XValidation:rule="!has(self.sandbox.containers) || self.sandbox.containers != 'None' || !has(self.sandbox.seccompProfile) || self.sandbox.seccompProfile.type != 'Localhost' || self.sandbox.seccompProfile.localhostProfile != 'corral/podman.json'",message="containers None must not load the podman seccomp profile corral/podman.json: it allows what only nested containers need"
+// +kubebuilder:validation:XValidation:rule="has(self.classRef) || !has(self.sandbox.appArmorProfile) || self.sandbox.appArmorProfile.type != 'Localhost' || self.sandbox.appArmorProfile.localhostProfile == 'corral-podman'",message="sandbox.appArmorProfile: a Localhost profile other than Corral's corral-podman needs a RunnerClass that allows it"
+// +kubebuilder:validation:XValidation:rule="has(self.classRef) || !has(self.template.tolerations) || self.template.tolerations.all(t, has(t.key) && size(t.key) > 0 && !t.key.startsWith('node-role.kubernetes.io/'))",message="template.tolerations may not tolerate every taint (an empty key) nor the control plane's (node-role.kubernetes.io/...); a RunnerClass may allow specific tolerations"
+// +kubebuilder:validation:XValidation:rule="has(self.classRef) || !has(self.template.priorityClassName) || !self.template.priorityClassName.startsWith('system-')",message="template.priorityClassName may not be a system- priority class: those are for the cluster's own components"
 type RunnerPoolSpec struct {
+	// classRef names the RunnerClass the pool belongs to: the class provides the
+	// credentials, proxy and CA bundle, and bounds everything else the pool sets. Without a
+	// class, the pool's credentials Secret must be in its own namespace. Immutable.
+	// +optional
+	ClassRef *ClassRef `json:"classRef,omitempty"`
+
 	// github says where the runners register and with which credentials.
 	// +required
 	GitHub GitHubSpec `json:"github"`
@@ -132,47 +148,42 @@ type GitHubSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="url is immutable: create a new pool for another scope"
 	URL string `json:"url"`
 
-	// credentialsSecretRef names the Secret holding the credentials: a GitHub App (keys
-	// app-id, installation-id, private-key) or a personal access token (key token).
-	// +required
-	CredentialsSecretRef CredentialsSecretRef `json:"credentialsSecretRef"`
+	// credentialsSecretRef names the Secret, in the pool's namespace, holding the
+	// credentials of a pool without a class: a GitHub App (keys app-id, installation-id,
+	// private-key) or a personal access token (key token). Credentials shared by the
+	// platform team come through a RunnerClass instead.
+	// +optional
+	CredentialsSecretRef *LocalSecretRef `json:"credentialsSecretRef,omitempty"`
 
-	// additionalCredentialsSecretRefs name more credential Secrets for the same scope, e.g.
-	// further GitHub Apps installed on the organization. Registrations are spread across all
-	// credentials and a rate-limited one is skipped until its limit resets.
+	// additionalCredentialsSecretRefs name more credential Secrets (in the pool's namespace)
+	// for the same scope, e.g. further GitHub Apps installed on the organization.
+	// Registrations are spread across all credentials and a rate-limited one is skipped
+	// until its limit resets. A pool of a class uses the class's.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=8
-	AdditionalCredentialsSecretRefs []CredentialsSecretRef `json:"additionalCredentialsSecretRefs,omitempty"`
+	AdditionalCredentialsSecretRefs []LocalSecretRef `json:"additionalCredentialsSecretRefs,omitempty"`
 
 	// caBundle names a ConfigMap key (in the pool's namespace) with PEM CA certificates to
-	// trust for the GitHub API, e.g. for a GitHub Enterprise Server with a private CA. It is
-	// also mounted into runner pods.
+	// trust for the GitHub API, e.g. for a GitHub Enterprise Server with a private CA. The
+	// runners trust it too. A pool of a class uses the class's.
 	// +optional
 	CABundle *ConfigMapKeyRef `json:"caBundle,omitempty"`
 
 	// proxy is the HTTP(S) proxy used to reach GitHub, by the controller and by the runners.
+	// A pool of a class uses the class's.
 	// +optional
 	Proxy *ProxySpec `json:"proxy,omitempty"`
 }
 
-// CredentialsSecretRef names a Secret with GitHub credentials.
-type CredentialsSecretRef struct {
-	// name of the Secret.
+// ClassRef names a RunnerClass.
+type ClassRef struct {
+	// name of the RunnerClass.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
-
-	// namespace of the Secret. Empty means the pool's namespace. Any other namespace must be
-	// the operator's own, and that Secret must list the pool's namespace in its
-	// corral.run/allowed-namespaces annotation: tenants use the organization's App key
-	// without holding it.
-	// +optional
-	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	Namespace string `json:"namespace,omitempty"`
 }
 
 // ConfigMapKeyRef selects a key of a ConfigMap in the pool's namespace.
@@ -252,6 +263,7 @@ type RunnerTemplate struct {
 	// tolerations of runner pods.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 
 	// priorityClassName of runner pods.

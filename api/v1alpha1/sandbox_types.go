@@ -75,6 +75,7 @@ const DefaultAppArmorLocalhostProfile = "corral-podman"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'Podman' || !has(self.seccompProfile) || self.seccompProfile.type != 'RuntimeDefault'",message="containers Podman cannot run under the RuntimeDefault seccomp profile (it blocks clone/unshare/mount): use Localhost or Unconfined"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.appArmorProfile) || self.appArmorProfile.type != 'Unconfined'",message="containers None relaxes nothing: appArmorProfile must not be Unconfined"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.networking)",message="networking applies to containers Podman only"
+// +kubebuilder:validation:XValidation:rule="!has(self.seLinuxOptions) || (!has(self.seLinuxOptions.user) && !has(self.seLinuxOptions.role) && !has(self.seLinuxOptions.level))",message="seLinuxOptions may set only type: user, role and level would step outside the container's SELinux confinement"
 type SandboxSpec struct {
 	// containers says whether jobs may run containers: Podman (rootless podman/buildah) or
 	// None.
@@ -107,7 +108,8 @@ type SandboxSpec struct {
 	AppArmorProfile *AppArmorProfile `json:"appArmorProfile,omitempty"`
 
 	// seLinuxOptions of the runner container, for SELinux nodes whose policy denies nested
-	// containers (e.g. type spc_t or container_engine_t). Unset leaves the runtime default.
+	// containers (type container_engine_t; spc_t, which is unconfined, is always refused).
+	// Only type may be set. Unset leaves the runtime default.
 	// +optional
 	SELinuxOptions *corev1.SELinuxOptions `json:"seLinuxOptions,omitempty"`
 

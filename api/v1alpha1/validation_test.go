@@ -1,6 +1,7 @@
 package v1alpha1_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -10,7 +11,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/test/gen"
@@ -56,15 +59,73 @@ var invalidPools = map[string]invalid{
 	"url too long":        {gen.WithURL("https://github.com/" + strings.Repeat("a", 250)), "Too long"},
 	"secret name missing": {gen.WithCredentials(""), "spec.github.credentialsSecretRef.name"},
 	"secret name invalid": {gen.WithCredentials("Bad_Name"), "spec.github.credentialsSecretRef.name"},
-	"secret namespace invalid": {spec(func(s *corralv1.RunnerPoolSpec) {
-		s.GitHub.CredentialsSecretRef.Namespace = "Not_A_Namespace"
-	}), "credentialsSecretRef.namespace"},
 	"too many credentials": {spec(func(s *corralv1.RunnerPoolSpec) {
 		for i := range 9 {
 			s.GitHub.AdditionalCredentialsSecretRefs = append(s.GitHub.AdditionalCredentialsSecretRefs,
-				corralv1.CredentialsSecretRef{Name: fmt.Sprintf("app-%d", i)})
+				corralv1.LocalSecretRef{Name: fmt.Sprintf("app-%d", i)})
 		}
 	}), "must have at most 8 items"},
+
+	// tenancy: a pool names a class or its own credentials, and without a class stays within
+	// Corral's built-in guardrails
+	"neither class nor credentials": {spec(func(s *corralv1.RunnerPoolSpec) { s.GitHub.CredentialsSecretRef = nil }),
+		"a pool either names a RunnerClass"},
+	"class and own credentials": {spec(func(s *corralv1.RunnerPoolSpec) { s.ClassRef = &corralv1.ClassRef{Name: "shared"} }),
+		"a pool either names a RunnerClass"},
+	"class with its own proxy": {func(p *corralv1.RunnerPool) {
+		gen.WithClass("shared")(p)
+		p.Spec.GitHub.Proxy = &corralv1.ProxySpec{HTTPSProxy: "http://tenant-proxy:3128"}
+	}, "takes its credentials, CA bundle and proxy from the class"},
+	"class with its own CA": {func(p *corralv1.RunnerPool) {
+		gen.WithClass("shared")(p)
+		p.Spec.GitHub.CABundle = &corralv1.ConfigMapKeyRef{Name: "my-ca"}
+	}, "takes its credentials, CA bundle and proxy from the class"},
+	"class with extra credentials": {func(p *corralv1.RunnerPool) {
+		gen.WithClass("shared")(p)
+		p.Spec.GitHub.AdditionalCredentialsSecretRefs = []corralv1.LocalSecretRef{{Name: "more"}}
+	}, "takes its credentials, CA bundle and proxy from the class"},
+	"class name invalid": {gen.WithClass("Not_A_Class"), "spec.classRef.name"},
+	"env from a Secret": {func(p *corralv1.RunnerPool) {
+		p.Spec.Template.Env = []corev1.EnvVar{{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "deploy"}, Key: "token"}}}}
+	}, "template.env may not read Secrets or ConfigMaps"},
+	"env from a ConfigMap": {func(p *corralv1.RunnerPool) {
+		p.Spec.Template.Env = []corev1.EnvVar{{Name: "CFG", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "x"}}}}
+	}, "template.env may not read Secrets or ConfigMaps"},
+	"selinux spc_t": {gen.WithSELinuxType("spc_t"), "sandbox.seLinuxOptions.type must be container_t"},
+	"selinux role": {spec(func(s *corralv1.RunnerPoolSpec) {
+		s.Sandbox.SELinuxOptions = &corev1.SELinuxOptions{Type: "container_t", Role: "system_r"}
+	}), "seLinuxOptions may set only type"},
+	"selinux role in a class too": {func(p *corralv1.RunnerPool) {
+		gen.WithClass("shared")(p)
+		p.Spec.Sandbox.SELinuxOptions = &corev1.SELinuxOptions{User: "system_u"}
+	}, "seLinuxOptions may set only type"},
+	"another localhost seccomp profile": {gen.WithSeccomp(corralv1.SeccompLocalhost, "evil/allow-all.json"),
+		"a Localhost profile other than Corral's corral/podman.json needs a RunnerClass"},
+	"none mode with the podman profile": {func(p *corralv1.RunnerPool) {
+		gen.WithContainers(corralv1.ContainersNone)(p)
+		gen.WithSeccomp(corralv1.SeccompLocalhost, "corral/podman.json")(p)
+	}, "containers None must not load the podman seccomp profile"},
+	"none mode with the podman profile in a class": {func(p *corralv1.RunnerPool) {
+		gen.WithClass("shared")(p)
+		gen.WithContainers(corralv1.ContainersNone)(p)
+		gen.WithSeccomp(corralv1.SeccompLocalhost, "corral/podman.json")(p)
+	}, "containers None must not load the podman seccomp profile"},
+	"another localhost apparmor profile": {gen.WithAppArmor(corralv1.AppArmorLocalhost, "unconfined-ish"),
+		"a Localhost profile other than Corral's corral-podman needs a RunnerClass"},
+	"tolerate every taint": {gen.WithTolerations(corev1.Toleration{Operator: corev1.TolerationOpExists}),
+		"template.tolerations may not tolerate every taint"},
+	"tolerate the control plane": {gen.WithTolerations(corev1.Toleration{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists}),
+		"nor the control plane's"},
+	"system priority": {gen.WithPriorityClass("system-node-critical"), "may not be a system- priority class"},
+	"too many tolerations": {func(p *corralv1.RunnerPool) {
+		var ts []corev1.Toleration
+		for i := range 33 {
+			ts = append(ts, corev1.Toleration{Key: fmt.Sprintf("k%d", i), Operator: corev1.TolerationOpExists})
+		}
+		gen.WithTolerations(ts...)(p)
+	}, "must have at most 32 items"},
 	"proxy not http": {spec(func(s *corralv1.RunnerPoolSpec) {
 		s.GitHub.Proxy = &corralv1.ProxySpec{HTTPSProxy: "socks5://proxy:1080"}
 	}), "httpsProxy must be an http:// or https:// URL"},
@@ -198,6 +259,17 @@ var validPools = map[string]gen.PoolModifier{
 		s.Network.DNS.Ports = []int32{53, 5353}
 	}),
 	"unrestricted": gen.WithEgress(corralv1.EgressUnrestricted),
+	"of a class":   gen.WithClass("shared"),
+	"of a class that may allow more": func(p *corralv1.RunnerPool) {
+		gen.WithClass("shared")(p)
+		gen.WithSELinuxType("container_engine_t")(p)
+		gen.WithSeccomp(corralv1.SeccompLocalhost, "acme/builds.json")(p)
+		gen.WithTolerations(corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpExists})(p)
+		p.Spec.Template.Env = []corev1.EnvVar{{Name: "CFG", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "x"}}}}
+	},
+	"selinux within baseline": gen.WithSELinuxType("container_engine_t"),
+	"a plain toleration":      gen.WithTolerations(corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule}),
 	"env and proxy": func(p *corralv1.RunnerPool) {
 		gen.WithEnv("FOO", "bar")(p)
 		p.Spec.GitHub.Proxy = &corralv1.ProxySpec{HTTPSProxy: "http://proxy.internal:3128", NoProxy: []string{".svc", "10.0.0.0/8"}}
@@ -251,5 +323,38 @@ var _ = Describe("RunnerPool validation", func() {
 		pool.Spec.Labels = []string{"linux"}
 		pool.Spec.GitHub.CredentialsSecretRef.Name = "other-app"
 		Expect(k8s.Update(ctx, pool)).To(Succeed())
+	})
+
+	It("keeps a pool in its class: classRef cannot be set, changed or removed", func() {
+		own := gen.RunnerPool("own", gen.WithNamespace(ns))
+		Expect(k8s.Create(ctx, own)).To(Succeed())
+		gen.WithClass("shared")(own)
+		err := k8s.Update(ctx, own)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want 422 Invalid, got %v", err)
+		Expect(err.Error()).To(ContainSubstring("classRef is immutable"))
+
+		member := gen.RunnerPool("member", gen.WithNamespace(ns), gen.WithClass("shared"))
+		Expect(k8s.Create(ctx, member)).To(Succeed())
+		member.Spec.ClassRef.Name = "wider"
+		err = k8s.Update(ctx, member)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want 422 Invalid, got %v", err)
+		Expect(err.Error()).To(ContainSubstring("classRef is immutable"))
+	})
+
+	It("drops a namespace on a credentials reference: a pool's own Secret is in its own namespace", func() {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(corralv1.GroupVersion.String())
+		u.SetKind("RunnerPool")
+		u.SetNamespace(ns)
+		u.SetName("sneaky")
+		Expect(unstructured.SetNestedField(u.Object, map[string]any{
+			"url": "https://github.com/acme", "credentialsSecretRef": map[string]any{"name": "acme-app", "namespace": "corral-system"},
+		}, "spec", "github")).To(Succeed())
+		Expect(k8s.Create(ctx, u)).To(Succeed())
+		got := &corralv1.RunnerPool{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(u), got)).To(Succeed())
+		raw, err := json.Marshal(got.Spec.GitHub.CredentialsSecretRef)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).To(Equal(`{"name":"acme-app"}`), "the API server prunes the namespace")
 	})
 })

@@ -1,5 +1,7 @@
-// Command corral runs the Corral operator: the RunnerPool controller, its metrics and
-// health endpoints.
+// Command corral runs the Corral operator: the RunnerPool controller and the workflow_job
+// webhook receiver, with their metrics and health endpoints. --components chooses what one
+// process runs: both (the default), or each in its own Deployment so that the
+// internet-facing receiver holds none of the controller's rights.
 package main
 
 import (
@@ -12,11 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/autoscale"
@@ -28,6 +28,7 @@ import (
 var version = "dev"
 
 type options struct {
+	components    string
 	metricsAddr   string
 	probeAddr     string
 	leaderElect   bool
@@ -43,6 +44,8 @@ type options struct {
 
 func main() {
 	var o options
+	flag.StringVar(&o.components, "components", defaultComponents, "What this process runs, comma-separated: "+
+		"controller (the RunnerPool reconciler and the webhook delivery recovery) and webhook (the GitHub webhook receiver, without leader election).")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader so that only one replica reconciles.")
@@ -75,6 +78,17 @@ func main() {
 
 func run(o options) error {
 	log := ctrl.Log.WithName("setup")
+	comps, err := parseComponents(o.components)
+	if err != nil {
+		return err
+	}
+	o.webhook.OperatorNamespace = o.operatorNS
+	if err := comps.check(o.webhook); err != nil {
+		return err
+	}
+	if err := o.webhook.Validate(); err != nil {
+		return fmt.Errorf("webhook options: %w", err)
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("registering Kubernetes types: %w", err)
@@ -82,34 +96,42 @@ func run(o options) error {
 	if err := corralv1.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("registering corral types: %w", err)
 	}
-
-	cacheOpts := cache.Options{ByObject: controller.CacheByObject()}
-	if ns := splitList(o.namespaces); len(ns) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, n := range ns {
-			cacheOpts.DefaultNamespaces[n] = cache.Config{}
-		}
-	}
-
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   cacheOpts,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.probeAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "corral.corral.run",
-		LeaderElectionNamespace: o.leaderElectNS,
-	})
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), managerOptions(o, comps, scheme))
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
+	if comps.webhook {
+		if err := autoscale.AddReceiver(mgr, o.webhook, ctrlmetrics.Registry); err != nil {
+			return fmt.Errorf("setting up the webhook receiver: %w", err)
+		}
+	}
+	if comps.controller {
+		if err := setupController(mgr, o); err != nil {
+			return err
+		}
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding ready check: %w", err)
+	}
 
+	log.Info("starting corral", "version", version, "components", comps.String())
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}
+
+// setupController adds the RunnerPool controller and the webhook delivery recovery.
+func setupController(mgr ctrl.Manager, o options) error {
 	metrics, err := controller.NewMetrics(ctrlmetrics.Registry)
 	if err != nil {
 		return fmt.Errorf("registering controller metrics: %w", err)
 	}
-	if err := autoscale.AddToManager(mgr, o.webhook, ctrlmetrics.Registry); err != nil {
-		return fmt.Errorf("setting up the webhook receiver: %w", err)
+	if err := autoscale.AddRecovery(mgr, o.webhook, ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("setting up the webhook delivery recovery: %w", err)
 	}
 	demandTTL := o.webhook.DemandTTL
 	if err := (&controller.RunnerPoolReconciler{
@@ -128,17 +150,14 @@ func run(o options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the RunnerPool controller: %w", err)
 	}
-
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return fmt.Errorf("adding health check: %w", err)
+	if o.operatorNS == "" {
+		ctrl.Log.WithName("setup").Info("no --operator-namespace (or POD_NAMESPACE): RunnerClasses cannot be used, their Secrets live there")
+		return nil
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return fmt.Errorf("adding ready check: %w", err)
-	}
-
-	log.Info("starting corral", "version", version)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		return fmt.Errorf("running manager: %w", err)
+	if err := (&controller.RunnerClassReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: o.operatorNS,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the RunnerClass controller: %w", err)
 	}
 	return nil
 }

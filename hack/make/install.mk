@@ -11,23 +11,25 @@ EXTRA_TESTS += test-install
 # kustomize cannot read files outside their directories). This prerequisite runs before the
 # manifests recipe, so it generates with the recipe's own generators (controller-gen with the
 # same arguments, into a scratch directory; hack/seccomp's profile) instead of copying
-# config/, which would still be stale on a first run. test/install fails if a copy differs
-# from config/ (e.g. when the arguments drift).
+# config/, which would still be stale on a first run; the admission policy is written by
+# hand and copied. test/install fails if a copy differs from config/ (e.g. when the
+# arguments drift).
 manifests: install-manifests
 
 ##@ Install paths
 
 .PHONY: install-manifests
-install-manifests: $(CONTROLLER_GEN) ## Refresh the chart's and config/default's copies of the CRDs, RBAC rules and seccomp profile.
+install-manifests: $(CONTROLLER_GEN) ## Refresh the chart's and config/default's copies of the CRDs, RBAC rules, admission policy and seccomp profile.
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(CONTROLLER_GEN) crd rbac:roleName=corral-manager paths="./api/..." paths="./internal/..." \
 		output:crd:artifacts:config="$$tmp/crd" output:rbac:artifacts:config="$$tmp/rbac"; \
-	mkdir -p $(CHART_DIR)/files/crds $(CHART_DIR)/files/rbac $(CHART_DIR)/files/seccomp config/default/generated; \
+	mkdir -p $(CHART_DIR)/files/crds $(CHART_DIR)/files/rbac $(CHART_DIR)/files/admission $(CHART_DIR)/files/seccomp config/default/generated; \
 	rm -f $(CHART_DIR)/files/crds/*.yaml config/default/generated/*.yaml; \
 	cp "$$tmp"/crd/*.yaml $(CHART_DIR)/files/crds/; \
 	cp "$$tmp"/crd/*.yaml config/default/generated/; \
 	cp "$$tmp/rbac/role.yaml" $(CHART_DIR)/files/rbac/role.yaml; \
 	cp "$$tmp/rbac/role.yaml" config/default/generated/role.yaml; \
+	cp config/admission/runnerclass-policy.yaml $(CHART_DIR)/files/admission/runnerclass-policy.yaml; \
 	go run ./hack/seccomp -o $(CHART_DIR)/files/seccomp/podman.json
 
 .PHONY: test-install

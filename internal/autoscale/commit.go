@@ -74,8 +74,21 @@ func newCommitter(w demandWriter, interval, timeout time.Duration, capacity, par
 // run lets writes happen until ctx ends, then waits for the writes in flight; the events
 // still waiting fail with errStopped.
 func (c *committer) run(ctx context.Context) {
+	c.begin(ctx)
+	c.finish()
+}
+
+// begin lets writes happen until ctx ends: submits succeed from its return on.
+func (c *committer) begin(ctx context.Context) {
 	c.mu.Lock()
 	c.life = ctx
+	c.mu.Unlock()
+}
+
+// finish waits for the end of the context begin was given, then for the writes in flight.
+func (c *committer) finish() {
+	c.mu.Lock()
+	ctx := c.life
 	c.mu.Unlock()
 	<-ctx.Done()
 	// A submit that saw ctx alive has started its lane's writer by the time the lock is

@@ -35,8 +35,14 @@ type Event struct {
 	Enterprise string
 	// Host is the GitHub host of the repository (from its html_url), lower-case.
 	Host string
+	// InstallationID is the GitHub App installation the delivery came through (0: not
+	// through an App, e.g. an organization webhook).
+	InstallationID int64
 	// ReceivedAt is when Corral received the delivery.
 	ReceivedAt time.Time
+	// Vouch is who vouched for the delivery, and so which pools it may reach; set by the
+	// handler after verification (or by the recovery). The zero value reaches no pool.
+	Vouch Vouch
 }
 
 // errBadPayload marks a body that is not a usable workflow_job payload (400).
@@ -63,6 +69,9 @@ type workflowJobPayload struct {
 	Enterprise *struct {
 		Slug string `json:"slug"`
 	} `json:"enterprise"`
+	Installation *struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
 }
 
 // stateOf maps a workflow_job action to the state it moves the job to.
@@ -114,6 +123,9 @@ func parseWorkflowJob(payload []byte) (ev Event, ok bool, err error) {
 	ev.Labels = p.WorkflowJob.Labels
 	if p.Enterprise != nil {
 		ev.Enterprise = p.Enterprise.Slug
+	}
+	if p.Installation != nil && p.Installation.ID > 0 {
+		ev.InstallationID = p.Installation.ID
 	}
 	if u, err := url.Parse(p.Repository.HTMLURL); err == nil {
 		ev.Host = strings.ToLower(u.Host)

@@ -73,14 +73,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.respond(w, http.StatusBadRequest, unverified, "", outcomeBadRequest, "body could not be read")
 		return
 	}
-	secrets := h.keys.Secrets()
-	if len(secrets) == 0 {
+	signers := h.keys.Signers(r.Context())
+	if len(signers) == 0 {
 		h.keys.Refresh()
 		w.Header().Set("Retry-After", "30")
 		h.respond(w, http.StatusServiceUnavailable, unverified, "", outcomeUnavailable, "no webhook secret loaded")
 		return
 	}
-	if ok, reason := verifySignature(r.Header.Get(SignatureHeader), body, secrets); !ok {
+	matched, reason := matchSignature(r.Header.Get(SignatureHeader), body, secretsOfSigners(signers))
+	if reason != "" {
 		h.metrics.sigFailures.WithLabelValues(reason).Inc()
 		if reason == sigMismatch {
 			h.keys.Refresh()
@@ -89,7 +90,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.respond(w, http.StatusUnauthorized, unverified, "", outcomeUnauthorized, "signature "+reason)
 		return
 	}
-	// From here on the delivery comes from GitHub.
+	// From here on the delivery comes from GitHub, or from whoever holds one of the
+	// secrets that matched: what it may reach is decided once it is parsed (vouch).
 	event := r.Header.Get(EventHeader)
 	switch event {
 	case "":
@@ -97,10 +99,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "ping":
 		h.respond(w, http.StatusOK, event, "", outcomePing, "pong")
 	case "workflow_job":
-		h.workflowJob(w, r, body)
+		h.workflowJob(w, r, body, signers, matched)
 	default:
 		h.respond(w, http.StatusOK, eventLabel(event), "", outcomeIgnored, "event not used")
 	}
+}
+
+// secretsOfSigners returns the signers' secrets, in order.
+func secretsOfSigners(signers []signer) [][]byte {
+	out := make([][]byte, len(signers))
+	for i, s := range signers {
+		out[i] = s.secret
+	}
+	return out
 }
 
 // eventLabel is event as a metric label: GitHub's event names are lower-case words joined
@@ -117,8 +128,9 @@ func eventLabel(event string) string {
 	return event
 }
 
-// workflowJob handles a verified workflow_job delivery.
-func (h *handler) workflowJob(w http.ResponseWriter, r *http.Request, body []byte) {
+// workflowJob handles a workflow_job delivery that the secrets of signers marked in
+// matched verified.
+func (h *handler) workflowJob(w http.ResponseWriter, r *http.Request, body []byte, signers []signer, matched []bool) {
 	const event = "workflow_job"
 	payload, err := payloadOf(r.Header.Get("Content-Type"), body)
 	if errors.Is(err, errContentType) {
@@ -144,24 +156,36 @@ func (h *handler) workflowJob(w http.ResponseWriter, r *http.Request, body []byt
 		return
 	}
 	ev.ReceivedAt = h.now()
+	var refusals []refusal
+	if ev.Vouch, refusals = vouch(ev, signers, matched); ev.Vouch.None() {
+		// Signed only with the secrets of classes that do not serve the job, or through
+		// another App installation: a tenant's forgery, or a webhook pointed at the wrong
+		// secret. Nothing is recorded.
+		outcome, msg := refusalAnswer(refusals)
+		log.FromContext(r.Context()).Info("refused a verified workflow_job delivery: no secret that verified it vouches for its job", "delivery", ev.Delivery,
+			"job", ev.JobID, "repository", ev.Repository, "host", ev.Host, "installation", ev.InstallationID, "reason", msg)
+		h.respond(w, http.StatusUnauthorized, event, ev.Action, outcome, msg)
+		return
+	}
 	// A delivery or job state counts as seen only once recorded: a duplicate arriving
 	// while the first is still being written is recorded too (a no-op if the first
 	// succeeds), so it is never acknowledged on the strength of a write that then fails.
-	deliveryKey := "delivery/" + ev.Delivery
+	// The keys name the vouchers: what one tenant sent never passes for another's.
+	deliveryKey := "delivery/" + ev.Vouch.key() + "/" + ev.Delivery
 	if h.seen.has(deliveryKey) {
 		h.respond(w, http.StatusOK, event, ev.Action, outcomeDuplicate, "delivery already received")
 		return
 	}
 	// The same job can arrive through an App and an organization webhook (two GUIDs). Job
 	// IDs are unique per GitHub host.
-	jobKey := "job/" + ev.Host + "/" + strconv.FormatInt(ev.JobID, 10) + "/" + string(ev.State)
+	jobKey := "job/" + ev.Vouch.key() + "/" + ev.Host + "/" + ev.Repository + "/" + strconv.FormatInt(ev.JobID, 10) + "/" + string(ev.State)
 	if h.seen.has(jobKey) {
 		h.respond(w, http.StatusOK, event, ev.Action, outcomeDuplicate, "job state already received")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	matched, err := h.events.Record(ctx, ev)
+	recorded, err := h.events.Record(ctx, ev)
 	if err != nil {
 		// Not persisted, or not known to be: GitHub logs the delivery as failed, and its
 		// redelivery or replay is not taken for a duplicate.
@@ -176,7 +200,7 @@ func (h *handler) workflowJob(w http.ResponseWriter, r *http.Request, body []byt
 	}
 	h.seen.add(deliveryKey)
 	h.seen.add(jobKey)
-	if !matched {
+	if !recorded {
 		h.respond(w, http.StatusOK, event, ev.Action, outcomeUnmatched, "no pool matches the job")
 		return
 	}

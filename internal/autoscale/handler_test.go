@@ -270,8 +270,8 @@ type countingKeys struct {
 	refreshes int
 }
 
-func (k *countingKeys) Secrets() [][]byte { return k.secrets }
-func (k *countingKeys) Refresh()          { k.refreshes++ }
+func (k *countingKeys) Signers(context.Context) []signer { return globalSigners(k.secrets) }
+func (k *countingKeys) Refresh()                         { k.refreshes++ }
 
 func TestHandlerWithoutSecrets(t *testing.T) {
 	keys := &countingKeys{}

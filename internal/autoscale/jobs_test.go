@@ -171,3 +171,30 @@ func TestRunnerSuffixLengthsAgree(t *testing.T) {
 		t.Errorf("busy runners = %v, want %s: a runner name the controller makes does not survive status.demand", d.BusyRunners, runner)
 	}
 }
+
+// TestRunningEntryLifeIsBounded: an in_progress makes a runner busy for at most DemandTTL
+// after Corral received it, whatever follows: a repeated in_progress (a redelivery, or a
+// forgery by whoever holds the secret) is not news and does not extend it, and a payload
+// cannot date it in the future.
+func TestRunningEntryLifeIsBounded(t *testing.T) {
+	p := Policy{DemandTTL: DefaultDemandTTL, CompletedTTL: DefaultCompletedTTL, MaxJobs: 100}
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	runner := testPrefix + "abcde"
+	entries, _ := mergeDemand(nil, []Event{ev(1, "in_progress", runner, t0.Add(time.Hour))}, testPrefix, t0, p)
+	if got := entries[0]; got.State != corralv1.JobInProgress || !got.At.Equal(t0) {
+		t.Fatalf("entry %+v: want running since t0 (a future time is clamped to now)", got)
+	}
+	again := t0.Add(DefaultDemandTTL - time.Hour)
+	if _, changed := mergeDemand(entries, []Event{ev(1, "in_progress", runner, again)}, testPrefix, again, p); changed {
+		t.Error("a repeated in_progress refreshed the running entry")
+	}
+	pool := gen.RunnerPool("builders", gen.WithDemand(gen.RunningJob(1, "abcde", t0)))
+	prefix := github.RunnerNamePrefix(pool.Name, pool.UID)
+	after := t0.Add(DefaultDemandTTL + time.Second)
+	if d := DemandOf(pool, after, DefaultDemandTTL); d.BusyRunners[prefix+"abcde"] {
+		t.Error("the runner still counts as busy past the demand TTL")
+	}
+	if pruned, _ := mergeDemand(entries, []Event{ev(2, "queued", "", after)}, testPrefix, after, p); len(pruned) != 1 || pruned[0].ID != 2 {
+		t.Errorf("the next write keeps the expired running entry: %v", states(pruned))
+	}
+}

@@ -9,19 +9,33 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
-// The receiver reads pools from the cache, reads the webhook and recovery Secrets with
-// uncached GETs, and applies status.demand.
+// The receiver reads pools and classes from the cache, the webhook Secrets (global and the
+// classes') and the classes' credentials Secrets (installation-id only) with uncached
+// GETs, and applies status.demand. These markers feed the controller's generated role (a
+// process running both components); the receiver's own Deployment gets exactly these
+// rules, its Secret reads narrowed to the operator's namespace and to named Secrets
+// (config/webhook, the chart's webhook RBAC).
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch
-// +kubebuilder:rbac:groups=corral.run,resources=runnerpools/status,verbs=get;patch
+// +kubebuilder:rbac:groups=corral.run,resources=runnerpools/status,verbs=patch
+// +kubebuilder:rbac:groups=corral.run,resources=runnerclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
-// AddToManager adds the webhook receiver to mgr when opts enable it (a SecretRef is set
-// and BindAddress is not "0"): a runnable serving deliveries on its own port on every
-// replica (no leader election), and, when opts.Recovery names credentials, the delivery
-// recovery loop on the leader only. Pools are listed from mgr's cache (mgr.GetClient()),
-// so only the namespaces the manager caches are served. Metrics go to reg, and a collector
-// of every pool's demand (corral_pool_queued_jobs, ...) is registered there too.
+// AddToManager adds both the receiver (AddReceiver) and the delivery recovery
+// (AddRecovery) to mgr: one process doing all the webhook work.
 func AddToManager(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) error {
+	if err := AddReceiver(mgr, opts, reg); err != nil {
+		return err
+	}
+	return AddRecovery(mgr, opts, reg)
+}
+
+// AddReceiver adds the webhook receiver to mgr when opts enable it (a SecretRef is set and
+// BindAddress is not "0"): a runnable serving deliveries on its own port on every replica
+// (no leader election). It needs only RunnerPools and RunnerClasses in mgr's cache
+// (mgr.GetClient()), so only the namespaces the manager caches are served, and reads
+// Secrets through mgr.GetAPIReader(). Metrics go to reg, and a collector of every pool's
+// demand (corral_pool_queued_jobs, ...) is registered there too.
+func AddReceiver(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) error {
 	if !opts.Enabled() {
 		return nil
 	}
@@ -38,24 +52,51 @@ func AddToManager(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) err
 			}
 		}
 	}
+	rec := newRecorder(mgr, opts, m)
+	global := newSecretKeyring(mgr.GetAPIReader(), opts.SecretRef)
+	keys := &receiverKeys{
+		global:  global,
+		classes: newClassKeyring(mgr.GetClient(), mgr.GetAPIReader(), opts.classSecretNamespace(), global.Keys),
+	}
+	h := &handler{
+		path: opts.Path, maxBody: opts.MaxBodyBytes, keys: keys, events: rec, timeout: opts.CommitTimeout,
+		metrics: m, now: time.Now, seen: newSeenSet(opts.CompletedTTL, 100000),
+	}
+	r := &receiver{addr: opts.BindAddress, handler: h, committer: rec.committer, keys: keys, cache: mgr.GetCache()}
+	if err := mgr.Add(r); err != nil {
+		return fmt.Errorf("adding the webhook receiver: %w", err)
+	}
+	return nil
+}
+
+// AddRecovery adds the delivery recovery loop to mgr, on the leader only, when
+// opts.Recovery names credentials. It replays deliveries into status.demand through a
+// committer of its own, routed by the RunnerClasses in mgr's cache (vouchReplay). It needs
+// the App's credentials, so it belongs with the controller, not the internet-facing
+// receiver.
+func AddRecovery(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) error {
+	if !opts.Recovery.Enabled() {
+		return nil
+	}
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return fmt.Errorf("webhook recovery options: %w", err)
+	}
+	m := NewMetrics(reg)
+	rec := newRecorder(mgr, opts, m)
+	r := newRecoverer(opts.Recovery, mgr.GetAPIReader(), mgr.GetClient(), rec, opts.CommitTimeout, m, reg)
+	if err := mgr.Add(&recovery{committer: rec.committer, recoverer: r}); err != nil {
+		return fmt.Errorf("adding the webhook delivery recovery: %w", err)
+	}
+	return nil
+}
+
+// newRecorder is a recorder writing status.demand through its own committer.
+func newRecorder(mgr ctrl.Manager, opts Options, m *Metrics) *recorder {
 	st := &store{
 		cache: mgr.GetClient(), api: mgr.GetAPIReader(), writer: mgr.GetClient(),
 		policy: opts.policy(), metrics: m, now: time.Now,
 	}
 	c := newCommitter(st, opts.CommitInterval, opts.CommitTimeout, opts.QueueSize, opts.Workers, m)
-	rec := &recorder{pools: mgr.GetClient(), committer: c, metrics: m}
-	keys := newSecretKeyring(mgr.GetAPIReader(), opts.SecretRef)
-	h := &handler{
-		path: opts.Path, maxBody: opts.MaxBodyBytes, keys: keys, events: rec, timeout: opts.CommitTimeout,
-		metrics: m, now: time.Now, seen: newSeenSet(opts.CompletedTTL, 100000),
-	}
-	if err := mgr.Add(&receiver{addr: opts.BindAddress, handler: h, committer: c, keys: keys}); err != nil {
-		return fmt.Errorf("adding the webhook receiver: %w", err)
-	}
-	if opts.Recovery.Enabled() {
-		if err := mgr.Add(newRecoverer(opts.Recovery, mgr.GetAPIReader(), rec, opts.CommitTimeout, m, reg)); err != nil {
-			return fmt.Errorf("adding the webhook delivery recovery: %w", err)
-		}
-	}
-	return nil
+	return &recorder{pools: mgr.GetClient(), committer: c, metrics: m}
 }

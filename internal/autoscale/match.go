@@ -25,13 +25,16 @@ func (c candidate) tracks(id int64) bool { return c.demand.Tracks(id) }
 // candidates are the pools events are routed to, in preference order (see pick).
 type candidates []candidate
 
-// newCandidates prepares pools for routing. Pools being deleted or with an unusable URL
-// are left out. pools are only read: they may be the cache's own objects.
-func newCandidates(pools []corralv1.RunnerPool) candidates {
+// newCandidates prepares for routing the pools a delivery with vouch v may reach (see
+// Vouch.reaches): a pool of another class than those that vouched, or a class-less pool
+// when only classes vouched, is not a candidate, whatever its scope and labels, so it can
+// neither take the job nor have a runner marked busy by it. Pools being deleted or with an
+// unusable URL are left out. pools are only read: they may be the cache's own objects.
+func newCandidates(pools []corralv1.RunnerPool, v Vouch) candidates {
 	out := make(candidates, 0, len(pools))
 	for i := range pools {
 		p := &pools[i]
-		if p.DeletionTimestamp != nil {
+		if p.DeletionTimestamp != nil || !v.reaches(p) {
 			continue
 		}
 		sc, err := github.ParseScope(p.Spec.GitHub.URL)

@@ -139,7 +139,7 @@ func TestPickIsDeterministic(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := newCandidates(tc.pools).pick(tc.ev)
+			got, ok := newCandidates(tc.pools, classless).pick(tc.ev)
 			if ok == tc.none || (ok && got != tc.want) {
 				t.Errorf("pick = %v, %v; want %v (none %v)", got, ok, tc.want, tc.none)
 			}
@@ -148,7 +148,7 @@ func TestPickIsDeterministic(t *testing.T) {
 			for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
 				rev[i], rev[j] = rev[j], rev[i]
 			}
-			if got2, ok2 := newCandidates(rev).pick(tc.ev); got2 != got || ok2 != ok {
+			if got2, ok2 := newCandidates(rev, classless).pick(tc.ev); got2 != got || ok2 != ok {
 				t.Errorf("pick depends on listing order: %v vs %v", got2, got)
 			}
 		})
@@ -164,7 +164,7 @@ func TestRoute(t *testing.T) {
 	ev := func(state corralv1.JobState, id int64, runner string) Event {
 		return Event{JobID: id, State: state, RunnerName: runner, Labels: []string{"podman"}, Repository: "acme/app", Owner: "acme"}
 	}
-	cs := newCandidates(pools(small, big))
+	cs := newCandidates(pools(small, big), classless)
 	cases := []struct {
 		name string
 		ev   Event

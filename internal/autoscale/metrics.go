@@ -24,6 +24,10 @@ const (
 	outcomeBadRequest   = "bad_request"  // bad method, content type, size or payload (4xx)
 	outcomeQueueFull    = "queue_full"   // too many deliveries wait for their write (503)
 	outcomeUnavailable  = "unavailable"  // no webhook secret loaded (503)
+	// A class's secret verified the delivery but the class does not serve its job (401).
+	outcomeScopeRefused = "scope_refused"
+	// A class's secret verified a delivery through another App installation (401).
+	outcomeInstallationRefused = "installation_refused"
 )
 
 // Results of applying a job event to the demand store (corral_webhook_job_events_total).
@@ -55,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_webhook_deliveries_total",
-			Help: "GitHub webhook deliveries received, by event, action and outcome (accepted, unmatched, duplicate, ignored, ping, unauthorized, bad_request, queue_full, not_recorded, unavailable). Unverified deliveries have event \"unverified\".",
+			Help: "GitHub webhook deliveries received, by event, action and outcome (accepted, unmatched, duplicate, ignored, ping, unauthorized, scope_refused, installation_refused, bad_request, queue_full, not_recorded, unavailable). Unverified deliveries have event \"unverified\".",
 		}, []string{"event", "action", "outcome"}),
 		sigFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_webhook_signature_failures_total",

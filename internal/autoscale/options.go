@@ -41,6 +41,11 @@ const (
 	DefaultRecoveryURL      = "https://github.com"
 )
 
+// MaxDemandTTL bounds DemandTTL, and so the life of a running entry (a busy runner claimed
+// by an in_progress delivery): GitHub ends a job on a self-hosted runner after at most 5
+// days (its job execution time limit), so no genuine claim outlives it.
+const MaxDemandTTL = 5 * 24 * time.Hour
+
 // RecoveryMode is how failed deliveries found in the App's delivery log are recovered.
 type RecoveryMode string
 
@@ -88,7 +93,9 @@ type Options struct {
 	// MaxBodyBytes caps a delivery's body; larger ones get 413.
 	MaxBodyBytes int64
 	// DemandTTL expires a job with no news for this long (it stops counting as demand or
-	// as a busy runner). GitHub fails a job queued for 24 h, the default.
+	// as a busy runner). GitHub fails a job queued for 24 h, the default. A running entry
+	// gets no news until its job completes (a repeated in_progress is not news), so it
+	// lives at most DemandTTL after its in_progress was received; at most MaxDemandTTL.
 	DemandTTL time.Duration
 	// CompletedTTL is how long a completed job is remembered, so late or redelivered events
 	// cannot resurrect it.
@@ -108,10 +115,22 @@ type Options struct {
 	CommitTimeout time.Duration
 	// Recovery configures the recovery of missed deliveries.
 	Recovery RecoveryOptions
+	// OperatorNamespace holds the RunnerClasses' webhook and credentials Secrets; empty
+	// means SecretRef's namespace. Not a flag of its own: cmd/corral passes its
+	// --operator-namespace.
+	OperatorNamespace string
 }
 
 // Enabled reports whether the webhook receiver runs.
 func (o Options) Enabled() bool { return o.SecretRef.Name != "" && o.BindAddress != "0" }
+
+// classSecretNamespace is where the RunnerClasses' Secrets are read.
+func (o Options) classSecretNamespace() string {
+	if o.OperatorNamespace != "" {
+		return o.OperatorNamespace
+	}
+	return o.SecretRef.Namespace
+}
 
 // BindFlags registers the receiver's flags (all prefixed webhook-) on fs, with the
 // current values of o as defaults where set and the package defaults otherwise.
@@ -185,16 +204,23 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Validate rejects options that cannot work (with the defaults filled in), whichever
+// component uses them: the controller reads demand with DemandTTL too.
+func (o Options) Validate() error { return o.withDefaults().validate() }
+
 // validate rejects options that cannot work, after withDefaults.
 func (o Options) validate() error {
 	var errs []error
 	if !strings.HasPrefix(o.Path, "/") {
 		errs = append(errs, fmt.Errorf("webhook path %q must start with /", o.Path))
 	}
+	if o.DemandTTL > MaxDemandTTL {
+		errs = append(errs, fmt.Errorf("demand TTL %s exceeds %s (GitHub's longest job): a forged in_progress could keep a runner busy that long", o.DemandTTL, MaxDemandTTL))
+	}
 	if o.CommitTimeout >= githubTimeout {
 		errs = append(errs, fmt.Errorf("commit timeout %s must be under %s, or GitHub gives up on every slow delivery first", o.CommitTimeout, githubTimeout))
 	}
-	if o.SecretRef.Namespace == "" {
+	if o.SecretRef.Name != "" && o.SecretRef.Namespace == "" {
 		errs = append(errs, fmt.Errorf("webhook secret %q must be NAMESPACE/NAME", o.SecretRef.Name))
 	}
 	if o.Recovery.Enabled() {

@@ -57,9 +57,10 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("defaults with a secret: %v", err)
 	}
 	cases := map[string]func(*Options){
-		"relative path":                         func(o *Options) { o.Path = "webhook" },
-		"secret without namespace":              func(o *Options) { o.SecretRef.Namespace = "" },
-		"commit timeout past GitHub's patience": func(o *Options) { o.CommitTimeout = 10 * time.Second },
+		"relative path":                                  func(o *Options) { o.Path = "webhook" },
+		"secret without namespace":                       func(o *Options) { o.SecretRef.Namespace = "" },
+		"commit timeout past GitHub's patience":          func(o *Options) { o.CommitTimeout = 10 * time.Second },
+		"running entries outliving GitHub's longest job": func(o *Options) { o.DemandTTL = MaxDemandTTL + time.Hour },
 		"recovery outlives completed jobs": func(o *Options) {
 			o.Recovery.CredentialsRef = types.NamespacedName{Namespace: "ns", Name: "app"}
 			o.Recovery.MaxAge = o.CompletedTTL + time.Minute

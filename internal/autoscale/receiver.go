@@ -8,8 +8,12 @@ import (
 	"net/http"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 )
 
 // receiver is the webhook server with its committer and keyring, a manager.Runnable that
@@ -18,7 +22,14 @@ type receiver struct {
 	addr      string
 	handler   *handler
 	committer *committer
-	keys      *secretKeyring
+	keys      *receiverKeys
+	// cache starts the RunnerPool and RunnerClass informers before the first delivery.
+	cache informers
+}
+
+// informers is the part of the manager's cache the receiver warms up.
+type informers interface {
+	GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error)
 }
 
 var (
@@ -36,11 +47,14 @@ func (r *receiver) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("webhook")
 	ctx = log.IntoContext(ctx, logger)
 	loadCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := r.keys.load(loadCtx); err != nil {
+	r.warmUp(loadCtx)
+	if err := r.keys.global.load(loadCtx); err != nil {
 		logger.Error(err, "webhook secrets not loaded yet; deliveries get 503 until they are")
 	}
+	r.keys.classes.reload(loadCtx)
 	cancel()
-	go r.keys.run(ctx)
+	go r.keys.global.run(ctx)
+	go r.keys.classes.run(ctx)
 
 	ln, err := net.Listen("tcp", r.addr)
 	if err != nil {
@@ -84,4 +98,44 @@ func (r *receiver) Start(ctx context.Context) error {
 	stopCommits()
 	<-commitsDone
 	return result
+}
+
+// warmUp starts the informers the handler reads, so the first delivery does not wait for
+// them. Without the RunnerClass CRD only class-less pools are served.
+func (r *receiver) warmUp(ctx context.Context) {
+	for _, obj := range []client.Object{&corralv1.RunnerPool{}, &corralv1.RunnerClass{}} {
+		if _, err := r.cache.GetInformer(ctx, obj); err != nil {
+			log.FromContext(ctx).Error(err, "starting an informer for the webhook receiver", "kind", fmt.Sprintf("%T", obj))
+		}
+	}
+}
+
+// recovery runs the delivery recovery on the leader, with the committer that writes what
+// it replays.
+type recovery struct {
+	committer *committer
+	recoverer *recoverer
+}
+
+var (
+	_ manager.Runnable               = (*recovery)(nil)
+	_ manager.LeaderElectionRunnable = (*recovery)(nil)
+)
+
+// NeedLeaderElection is true: one replica reads the log.
+func (r *recovery) NeedLeaderElection() bool { return true }
+
+// Start runs the recovery until ctx ends, then lets the writes in flight finish.
+func (r *recovery) Start(ctx context.Context) error {
+	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	r.committer.begin(commitCtx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.committer.finish()
+	}()
+	err := r.recoverer.Start(ctx)
+	stopCommits()
+	<-done
+	return err
 }

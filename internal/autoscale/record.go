@@ -36,9 +36,10 @@ func (r *recorder) Record(ctx context.Context, ev Event) (bool, error) {
 	if err := r.pools.List(ctx, &pools, client.UnsafeDisableDeepCopy); err != nil {
 		return false, fmt.Errorf("listing RunnerPools to match the job: %w", err)
 	}
-	keys := newCandidates(pools.Items).route(ev)
+	keys := newCandidates(pools.Items, ev.Vouch).route(ev)
 	if len(keys) == 0 {
-		log.FromContext(ctx).V(1).Info("no pool matches the workflow job", "job", ev.JobID, "labels", ev.Labels, "repository", ev.Repository)
+		log.FromContext(ctx).V(1).Info("no pool matches the workflow job", "job", ev.JobID, "labels", ev.Labels,
+			"repository", ev.Repository, "classes", ev.Vouch.Classes, "classless", ev.Vouch.Global)
 		r.metrics.jobEvents.WithLabelValues(resultUnmatched).Inc()
 		return false, nil
 	}

@@ -8,11 +8,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/github"
 )
 
@@ -41,9 +43,13 @@ var _ deliveryLog = (*github.AppClient)(nil)
 // cannot reach the endpoint, the usual reason for the failure); in redeliver mode it asks
 // GitHub to send them again. Each delivery (GUID) is recovered once; replaying one twice
 // would be harmless anyway, as job states only move forward. It runs on the leader only.
+// A replayed delivery comes from GitHub's own log, so no secret vouches for it: it reaches
+// the pools of the classes that serve its job (vouchReplay).
 type recoverer struct {
 	opts    RecoveryOptions
 	secrets client.Reader
+	// classes lists the RunnerClasses that may vouch for a replayed delivery (vouchReplay).
+	classes client.Reader
 	newLog  func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error)
 	events  eventRecorder
 	timeout time.Duration // bounds the wait for one replayed delivery's write
@@ -61,9 +67,9 @@ var (
 	_ manager.LeaderElectionRunnable = (*recoverer)(nil)
 )
 
-func newRecoverer(opts RecoveryOptions, secrets client.Reader, events eventRecorder, timeout time.Duration, m *Metrics, reg prometheus.Registerer) *recoverer {
+func newRecoverer(opts RecoveryOptions, secrets, classes client.Reader, events eventRecorder, timeout time.Duration, m *Metrics, reg prometheus.Registerer) *recoverer {
 	return &recoverer{
-		opts: opts, secrets: secrets, events: events, timeout: timeout, metrics: m, now: time.Now,
+		opts: opts, secrets: secrets, classes: classes, events: events, timeout: timeout, metrics: m, now: time.Now,
 		handled: newSeenSet(2*opts.MaxAge+recoveryOverlap, 100000),
 		newLog: func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error) {
 			return github.NewAppClient(src, opts.GitHubURL, github.AppClientOptions{Registerer: reg, Conn: conn})
@@ -173,6 +179,13 @@ func (r *recoverer) recover(ctx context.Context, lg deliveryLog, d github.HookDe
 	if !d.DeliveredAt.IsZero() && d.DeliveredAt.Before(ev.ReceivedAt) {
 		ev.ReceivedAt = d.DeliveredAt
 	}
+	var classes corralv1.RunnerClassList
+	if err := r.classes.List(ctx, &classes); err != nil && !meta.IsNoMatchError(err) {
+		logger.Error(err, "listing RunnerClasses to route a replayed delivery; replaying the rest next cycle")
+		r.metrics.recovered.WithLabelValues("failed").Inc()
+		return false, true
+	}
+	ev.Vouch = vouchReplay(ev, classes.Items)
 	rctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if _, err := r.events.Record(rctx, ev); err != nil {

@@ -16,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/github"
 	"github.com/corral-run/corral/internal/github/githubtest"
 )
@@ -56,6 +57,7 @@ func newRecoveryFixture(t *testing.T, mode RecoveryMode) *recoveryFixture {
 	data[KeyCABundle] = srv.CACertPEM()
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
+	_ = corralv1.AddToScheme(scheme)
 	secrets := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "corral-system", Name: "app", ResourceVersion: "1"}, Data: data,
 	}).Build()
@@ -63,7 +65,7 @@ func newRecoveryFixture(t *testing.T, mode RecoveryMode) *recoveryFixture {
 	opts := Options{Recovery: RecoveryOptions{
 		CredentialsRef: types.NamespacedName{Namespace: "corral-system", Name: "app"}, GitHubURL: srv.URL(), Mode: mode,
 	}}.withDefaults()
-	return &recoveryFixture{srv: srv, app: app, sink: sink, rec: newRecoverer(opts.Recovery, secrets, sink, time.Second, NewMetrics(nil), nil)}
+	return &recoveryFixture{srv: srv, app: app, sink: sink, rec: newRecoverer(opts.Recovery, secrets, secrets, sink, time.Second, NewMetrics(nil), nil)}
 }
 
 func (f *recoveryFixture) replayedJobs() map[int64]string {

@@ -15,25 +15,48 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
-// keyring hands the handler the accepted webhook secrets.
+// keyring hands the handler the secrets that may vouch for deliveries.
 type keyring interface {
-	// Secrets returns the accepted secrets; none when they are not loaded.
-	Secrets() [][]byte
+	// Signers returns the secrets that may vouch for a delivery now, each with whom it
+	// vouches for (the global secret or a RunnerClass); none when none are loaded. It never
+	// waits for the API server.
+	Signers(ctx context.Context) []signer
 	// Refresh asks the keyring to re-read the secrets soon (at most every few seconds):
 	// a signature matched none of them, or none are loaded.
 	Refresh()
 }
 
-// staticKeys is a fixed keyring.
+// staticKeys is a fixed keyring of global secrets.
 type staticKeys [][]byte
 
-func (k staticKeys) Secrets() [][]byte { return k }
-func (staticKeys) Refresh()            {}
+func (k staticKeys) Signers(context.Context) []signer { return globalSigners(k) }
+func (staticKeys) Refresh()                           {}
 
-// secretKeyring reads the webhook secrets from a Secret through an uncached reader (so the
-// manager does not watch every Secret of the cluster), every refresh interval and soon
-// after a signature mismatch or while none are loaded (at most once per minRefresh), in the background: the
-// handler never waits for the API server.
+// globalSigners are the global secrets as signers: they vouch for class-less pools.
+func globalSigners(secrets [][]byte) []signer {
+	out := make([]signer, 0, len(secrets))
+	for _, s := range secrets {
+		out = append(out, signer{secret: s})
+	}
+	return out
+}
+
+// namedSecret is one accepted secret of the global webhook Secret, with its key.
+type namedSecret struct {
+	key   string
+	value []byte
+}
+
+// globalKeys are the global webhook Secret's accepted secrets.
+type globalKeys struct {
+	ref  types.NamespacedName
+	keys []namedSecret
+}
+
+// secretKeyring reads the global webhook secrets from a Secret through an uncached reader
+// (so the manager does not watch every Secret of the cluster), every refresh interval and
+// soon after a signature mismatch or while none are loaded (at most once per minRefresh),
+// in the background: the handler never waits for the API server.
 type secretKeyring struct {
 	reader     client.Reader
 	ref        types.NamespacedName
@@ -42,21 +65,21 @@ type secretKeyring struct {
 	kick       chan struct{}
 
 	mu      sync.RWMutex
-	secrets [][]byte
+	secrets []namedSecret
 }
 
 func newSecretKeyring(reader client.Reader, ref types.NamespacedName) *secretKeyring {
 	return &secretKeyring{reader: reader, ref: ref, refresh: 30 * time.Second, minRefresh: 5 * time.Second, kick: make(chan struct{}, 1)}
 }
 
-// Secrets implements keyring.
-func (k *secretKeyring) Secrets() [][]byte {
+// Keys returns the global secrets loaded; none when they are not.
+func (k *secretKeyring) Keys() globalKeys {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.secrets
+	return globalKeys{ref: k.ref, keys: k.secrets}
 }
 
-// Refresh implements keyring.
+// Refresh asks for a reload soon.
 func (k *secretKeyring) Refresh() {
 	select {
 	case k.kick <- struct{}{}:
@@ -84,7 +107,7 @@ func (k *secretKeyring) load(ctx context.Context) error {
 	return nil
 }
 
-func (k *secretKeyring) set(secrets [][]byte) {
+func (k *secretKeyring) set(secrets []namedSecret) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.secrets = secrets
@@ -92,8 +115,18 @@ func (k *secretKeyring) set(secrets [][]byte) {
 
 // run reloads the secrets until ctx ends.
 func (k *secretKeyring) run(ctx context.Context) {
-	logger := log.FromContext(ctx)
-	t := time.NewTicker(k.refresh)
+	refreshLoop(ctx, k.refresh, k.minRefresh, k.kick, func(ctx context.Context) {
+		if err := k.load(ctx); err != nil {
+			log.FromContext(ctx).Error(err, "webhook secrets not (re)loaded")
+		}
+	})
+}
+
+// refreshLoop calls load every interval and after each kick, at most once per
+// minInterval: a kick that comes sooner is served when minInterval has passed. It returns
+// when ctx ends.
+func refreshLoop(ctx context.Context, interval, minInterval time.Duration, kick <-chan struct{}, load func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	var last time.Time
 	for {
@@ -101,21 +134,23 @@ func (k *secretKeyring) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-k.kick:
-			if time.Since(last) < k.minRefresh {
-				continue
+		case <-kick:
+			if wait := minInterval - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
 			}
 		}
 		last = time.Now()
-		if err := k.load(ctx); err != nil {
-			logger.Error(err, "webhook secrets not (re)loaded")
-		}
+		load(ctx)
 	}
 }
 
-// secretsOf returns the values of the SecretKeyPrefix keys, in key order, without a
-// trailing newline.
-func secretsOf(data map[string][]byte) [][]byte {
+// secretsOf returns the non-empty values of the SecretKeyPrefix keys, in key order,
+// without a trailing newline.
+func secretsOf(data map[string][]byte) []namedSecret {
 	keys := make([]string, 0, len(data))
 	for key := range data {
 		if strings.HasPrefix(key, SecretKeyPrefix) {
@@ -123,13 +158,17 @@ func secretsOf(data map[string][]byte) [][]byte {
 		}
 	}
 	sort.Strings(keys)
-	var out [][]byte
+	var out []namedSecret
 	for _, key := range keys {
-		v := data[key]
-		v = []byte(strings.TrimSuffix(strings.TrimSuffix(string(v), "\n"), "\r"))
-		if len(v) > 0 {
-			out = append(out, v)
+		if v := secretValue(data[key]); len(v) > 0 {
+			out = append(out, namedSecret{key: key, value: v})
 		}
 	}
 	return out
+}
+
+// secretValue is a Secret value without a trailing newline (what `kubectl create secret
+// --from-file` keeps of an editor's file).
+func secretValue(v []byte) []byte {
+	return []byte(strings.TrimSuffix(strings.TrimSuffix(string(v), "\n"), "\r"))
 }

@@ -25,33 +25,45 @@ const (
 	sigMismatch  = "mismatch"
 )
 
-// verifySignature checks header against the HMAC-SHA256 of body under each secret. Every
-// secret is tried, and compared in constant time, whichever matches; reason says why a
-// signature was refused.
+// verifySignature checks header against the HMAC-SHA256 of body under each secret (see
+// matchSignature); reason says why a signature was refused.
 func verifySignature(header string, body []byte, secrets [][]byte) (ok bool, reason string) {
+	_, reason = matchSignature(header, body, secrets)
+	return reason == "", reason
+}
+
+// matchSignature checks header against the HMAC-SHA256 of body under each secret and
+// reports which secrets it matches (matched[i] for secrets[i]). Every secret is tried, and
+// compared in constant time, whichever matches: how long it takes says nothing about which
+// one did. An empty secret never matches. reason is "" when at least one matched, and
+// otherwise says why the signature is refused.
+func matchSignature(header string, body []byte, secrets [][]byte) (matched []bool, reason string) {
 	if header == "" {
-		return false, sigMissing
+		return nil, sigMissing
 	}
 	hexSig, found := strings.CutPrefix(header, "sha256=")
 	if !found || len(hexSig) != 2*sha256.Size {
-		return false, sigMalformed
+		return nil, sigMalformed
 	}
 	got, err := hex.DecodeString(hexSig)
 	if err != nil {
-		return false, sigMalformed
+		return nil, sigMalformed
 	}
-	for _, secret := range secrets {
+	matched = make([]bool, len(secrets))
+	anyMatch := false
+	for i, secret := range secrets {
 		if len(secret) == 0 {
 			continue
 		}
 		mac := hmac.New(sha256.New, secret)
 		mac.Write(body)
 		if hmac.Equal(mac.Sum(nil), got) {
-			ok = true
+			matched[i] = true
+			anyMatch = true
 		}
 	}
-	if !ok {
-		return false, sigMismatch
+	if !anyMatch {
+		return nil, sigMismatch
 	}
-	return true, ""
+	return matched, ""
 }

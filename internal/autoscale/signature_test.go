@@ -61,7 +61,7 @@ func TestSecretsOf(t *testing.T) {
 		"webhook-secret-old":  []byte(""),
 		"private-key":         []byte("not a webhook secret"),
 	})
-	if len(got) != 2 || string(got[0]) != "current" || string(got[1]) != "next" {
+	if len(got) != 2 || string(got[0].value) != "current" || string(got[1].value) != "next" || got[1].key != "webhook-secret-next" {
 		t.Errorf("secretsOf = %q, want [current next]", got)
 	}
 }

@@ -122,6 +122,11 @@ func startManager(opts Options) *runningManager { return startManagerWith(opts, 
 // startManagerWith is startManager whose manager client is wrap(the usual client), unless
 // wrap is nil.
 func startManagerWith(opts Options, wrap func(client.WithWatch) client.WithWatch) *runningManager {
+	return startManagerAs(env.Config, opts, wrap)
+}
+
+// startManagerAs is startManagerWith talking to the API server as cfg's user.
+func startManagerAs(cfg *rest.Config, opts Options, wrap func(client.WithWatch) client.WithWatch) *runningManager {
 	opts.BindAddress = freeAddr()
 	if opts.Path == "" {
 		opts.Path = DefaultPath
@@ -141,7 +146,7 @@ func startManagerWith(opts Options, wrap func(client.WithWatch) client.WithWatch
 			return wrap(c), nil
 		}
 	}
-	mgr, err := ctrl.NewManager(env.Config, mopts)
+	mgr, err := ctrl.NewManager(cfg, mopts)
 	Expect(err).NotTo(HaveOccurred())
 	reg := prometheus.NewRegistry()
 	Expect(AddToManager(mgr, opts, reg)).To(Succeed())
@@ -168,8 +173,14 @@ func (m *runningManager) send(event, guid string, payload []byte, form bool) int
 
 // sendFull delivers a signed event and returns the status code and the answer's body.
 func (m *runningManager) sendFull(event, guid string, payload []byte, form bool) (int, string) {
+	return m.sendSigned(string(testSecret), event, guid, payload, form)
+}
+
+// sendSigned delivers an event signed with secret and returns the status code and the
+// answer's body.
+func (m *runningManager) sendSigned(secret, event, guid string, payload []byte, form bool) (int, string) {
 	status, body, err := githubtest.SendWebhook(ctx, http.DefaultClient, m.url, githubtest.WebhookRequest{
-		Event: event, GUID: guid, Payload: payload, Secret: string(testSecret), Form: form,
+		Event: event, GUID: guid, Payload: payload, Secret: secret, Form: form,
 	})
 	if err != nil {
 		return 0, err.Error()

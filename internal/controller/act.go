@@ -42,8 +42,8 @@ type outcome struct {
 // itself failed.
 func (r *RunnerPoolReconciler) act(ctx context.Context, o *observation, p plan, f *forgeSession) outcome {
 	out := outcome{busy: map[string]bool{}}
-	for _, pod := range p.markBusy {
-		out.apiErr = joinErr(out.apiErr, r.markBusy(ctx, pod))
+	for _, m := range p.marks {
+		out.apiErr = joinErr(out.apiErr, r.markBusy(ctx, m.pod, m.value))
 	}
 	for _, rel := range p.releases {
 		r.release(ctx, o, rel, f, &out)
@@ -96,7 +96,7 @@ func (r *RunnerPoolReconciler) remove(ctx context.Context, o *observation, rm re
 			failpoint.Hit("deregistered")
 		case forge.KindOf(err) == forge.KindBusy && rm.keepIfBusy:
 			out.busy[rm.rp.name()] = true
-			out.apiErr = joinErr(out.apiErr, r.markBusy(ctx, rm.rp.pod))
+			out.apiErr = joinErr(out.apiErr, r.markBusy(ctx, rm.rp.pod, BusyConfirmed))
 			return
 		case forge.KindOf(err) == forge.KindBusy:
 			// A runner that crashed mid-job looks busy to GitHub for a while: wait for it.
@@ -111,6 +111,7 @@ func (r *RunnerPoolReconciler) remove(ctx context.Context, o *observation, rm re
 		return
 	}
 	r.expect.removed(o.pool.UID, rm.rp.name(), o.now)
+	r.expect.forgetPod(o.pool.UID, rm.rp.name(), rm.rp.pod.UID)
 	out.removed = append(out.removed, rm)
 	switch {
 	case rm.failure != "":
@@ -153,9 +154,9 @@ func (r *RunnerPoolReconciler) releasePod(ctx context.Context, pod *corev1.Pod) 
 	return nil
 }
 
-// markBusy records on the pod that its runner took a job.
-func (r *RunnerPoolReconciler) markBusy(ctx context.Context, pod *corev1.Pod) error {
-	if pod.Annotations[AnnotationBusy] == "true" {
+// markBusy records on the pod what is known of its runner taking a job (AnnotationBusy).
+func (r *RunnerPoolReconciler) markBusy(ctx context.Context, pod *corev1.Pod, value string) error {
+	if pod.Annotations[AnnotationBusy] == value {
 		return nil
 	}
 	pod = pod.DeepCopy()
@@ -163,7 +164,7 @@ func (r *RunnerPoolReconciler) markBusy(ctx context.Context, pod *corev1.Pod) er
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
-	pod.Annotations[AnnotationBusy] = "true"
+	pod.Annotations[AnnotationBusy] = value
 	if err := r.Client.Patch(ctx, pod, patch); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("marking runner %s busy: %w", pod.Name, err)
 	}

@@ -99,7 +99,7 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation,
 		return false, nil, nil
 	}
 	failpoint.Hit("register")
-	pod := runner.BuildPod(o.pool, name, runner.JITSecretName(name))
+	pod := runner.BuildPod(o.class.effective, name, runner.JITSecretName(name))
 	pod.Annotations[corralv1.AnnotationRunnerID] = strconv.FormatInt(reg.ID, 10)
 	if err := r.Client.Create(ctx, pod); err != nil {
 		r.expect.forget(o.pool.UID, name)
@@ -116,6 +116,7 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation,
 	if err := r.Client.Create(ctx, runner.BuildJITSecret(o.pool, pod, reg.Config)); err != nil {
 		// The pod cannot start without its config: remove it (its finalizer deregisters).
 		if derr := r.Client.Delete(ctx, pod); client.IgnoreNotFound(derr) != nil {
+			r.expect.markIncomplete(o.pool.UID, name)
 			log.FromContext(ctx).Info("runner pod left for replacement", "runner", name, "error", derr.Error())
 		}
 		return false, nil, fmt.Errorf("creating JIT Secret for runner %s: %w", name, err)
@@ -132,7 +133,7 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation,
 // says why it was refused, the error is any other failure.
 func (r *RunnerPoolReconciler) dryRunPod(ctx context.Context, o *observation) (*metav1.Condition, error) {
 	name := o.prefix + "dryrun"
-	pod := runner.BuildPod(o.pool, name, runner.JITSecretName(name))
+	pod := runner.BuildPod(o.class.effective, name, runner.JITSecretName(name))
 	err := r.Client.Create(ctx, pod, client.DryRunAll)
 	if err == nil {
 		return nil, nil

@@ -9,7 +9,10 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/controller"
 	"github.com/corral-run/corral/internal/github/githubtest"
 	"github.com/corral-run/corral/test/gen"
 )
@@ -79,5 +82,23 @@ var _ = Describe("Autoscaling from workflow_job webhooks", func() {
 		deliver("order", "completed", 8100, "", false)
 		deliver("order", "queued", 8100, "", false)
 		Consistently(func() []corev1.Pod { return runnerPods(pool) }, "2s").Should(BeEmpty(), fmt.Sprintf("job %d is already done", 8100))
+	})
+
+	It("does not let a forged in_progress pin an idle runner busy", func() {
+		ns, _ := newNamespace(nil)
+		pool := fakePool("pinned", ns, "pin", gen.WithMinIdle(1), gen.WithLabels("linux"))
+		Expect(k8s.Create(ctx, pool)).To(Succeed())
+		Eventually(func() []corev1.Pod { return runnerPods(pool) }).Should(HaveLen(1))
+		runAll(pool)
+		victim := runnerPods(pool)[0].Name
+		// Someone with the webhook secret says the idle runner took a job; GitHub knows better.
+		deliver("pin", "in_progress", 9001, victim, false)
+		eventually(func() int { return len(runnerPods(pool)) }).Should(Equal(2), "believed busy at first: a second runner is kept idle")
+		eventually(func() string {
+			p := &corev1.Pod{}
+			_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: victim}, p)
+			return p.Annotations[controller.AnnotationBusy]
+		}).Should(Equal(controller.BusyRefuted), "GitHub, asked after the claim's TTL, says it is not busy")
+		eventually(func() []string { return podNames(runnerPods(pool)) }).Should(ConsistOf(victim), "back to minIdle: nothing pinned, the refuted runner is the idle one")
 	})
 })

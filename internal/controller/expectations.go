@@ -27,12 +27,54 @@ const expectationTimeout = 2 * time.Minute
 type expectations struct {
 	mu    sync.Mutex
 	pools map[types.UID]map[string]expectation // by runner name
+	// checked are the pods (by UID) whose JIT Secret was seen to exist: a pod never loses it.
+	checked map[types.UID]bool
+	// broken names, per pool, pods this process made whose JIT Secret could not be created
+	// and which could not be deleted either: replaced as incomplete.
+	broken map[types.UID]map[string]bool
 }
 
 // expectation is a change the cache does not show yet.
 type expectation struct {
 	since   time.Time
 	removal bool // a removal; else a creation
+}
+
+// verify records that pod's JIT Secret exists.
+func (e *expectations) verify(pod types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.checked == nil {
+		e.checked = map[types.UID]bool{}
+	}
+	e.checked[pod] = true
+}
+
+// verified reports whether pod's JIT Secret was seen.
+func (e *expectations) verified(pod types.UID) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.checked[pod]
+}
+
+// markIncomplete records that runner name of the pool has a pod without its JIT Secret.
+func (e *expectations) markIncomplete(pool types.UID, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.broken == nil {
+		e.broken = map[types.UID]map[string]bool{}
+	}
+	if e.broken[pool] == nil {
+		e.broken[pool] = map[string]bool{}
+	}
+	e.broken[pool][name] = true
+}
+
+// incomplete reports whether runner name of the pool was marked incomplete.
+func (e *expectations) incomplete(pool types.UID, name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.broken[pool][name]
 }
 
 // expect records that the runner name of the pool is being created.
@@ -69,6 +111,15 @@ func (e *expectations) forgetPool(pool types.UID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.pools, pool)
+	delete(e.broken, pool)
+}
+
+// forgetPod drops what is known of a removed pod.
+func (e *expectations) forgetPod(pool types.UID, name string, pod types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.checked, pod)
+	delete(e.broken[pool], name)
 }
 
 // observe settles what the cache now shows (or what timed out): creations whose pods

@@ -96,12 +96,13 @@ func observed(pool *corralv1.RunnerPool, demand Demand, pods ...corev1.Pod) *obs
 	return &observation{
 		pool: pool, now: t0, prefix: github.RunnerNamePrefix(pool.Name, pool.UID),
 		runners: classify(pool, pods, demand.BusyRunners, jit), demand: demand,
+		class: classView{effective: pool},
 	}
 }
 
 // withView adds a sweep's reading: listed registrations and per-runner lookups.
 func (o *observation) withView(listed []forge.Runner, lookups map[string]lookup) *observation {
-	v := &forgeView{listed: map[string]forge.Runner{}, lookups: lookups}
+	v := &forgeView{listed: map[string]forge.Runner{}, lookups: lookups, swept: listed != nil}
 	for _, r := range listed {
 		v.listed[r.Name] = r
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"slices"
-	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +13,7 @@ import (
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/forge"
 	"github.com/corral-run/corral/internal/github"
+	"github.com/corral-run/corral/internal/runnerclass"
 )
 
 // Forge is what the controller needs from the forge runners register with: register a
@@ -136,10 +135,10 @@ func (s *forgeSession) deregister(ctx context.Context, id int64) error {
 	return err
 }
 
-// session starts a reconcile's forge session for pool.
-func (r *RunnerPoolReconciler) session(pool *corralv1.RunnerPool) *forgeSession {
+// session starts a reconcile's forge session for pool (of class, nil for a class-less pool).
+func (r *RunnerPoolReconciler) session(pool *corralv1.RunnerPool, class *corralv1.RunnerClass) *forgeSession {
 	return &forgeSession{build: func(ctx context.Context) (Forge, error) {
-		t, err := r.target(ctx, pool)
+		t, err := r.target(ctx, pool, class)
 		if err != nil {
 			return nil, err
 		}
@@ -147,54 +146,75 @@ func (r *RunnerPoolReconciler) session(pool *corralv1.RunnerPool) *forgeSession 
 	}}
 }
 
-// target reads what the forge of pool needs: its credentials Secrets (live: Secret data is
-// never cached) and its CA bundle and proxy.
-func (r *RunnerPoolReconciler) target(ctx context.Context, pool *corralv1.RunnerPool) (forge.Target, error) {
+// target reads what the forge of pool needs. A pool of a class gets the class's
+// credentials, CA bundle and proxy (from the operator's namespace), and only for a URL on
+// the class's server within its scopes: nothing the pool writes decides where the class's
+// credentials go. A class-less pool uses its own Secrets and settings, in its namespace.
+// Secrets are read live: their data is never cached.
+func (r *RunnerPoolReconciler) target(ctx context.Context, pool *corralv1.RunnerPool, class *corralv1.RunnerClass) (forge.Target, error) {
 	t := forge.Target{URL: pool.Spec.GitHub.URL}
-	for _, ref := range credentialRefs(pool) {
-		c, err := r.credential(ctx, pool, ref)
+	ns, refs, ca, proxy := pool.Namespace, poolCredentialRefs(pool), pool.Spec.GitHub.CABundle, pool.Spec.GitHub.Proxy
+	if class != nil {
+		if r.OperatorNamespace == "" {
+			return t, fmt.Errorf("%w: the operator's namespace is not set (--operator-namespace): a RunnerClass's Secrets live there", forge.ErrMisconfigured)
+		}
+		if msg := runnerclass.ScopeProblem(pool.Spec.GitHub.URL, class); msg != "" {
+			return t, fmt.Errorf("%w: %s", forge.ErrMisconfigured, msg)
+		}
+		ns, refs, ca, proxy = r.OperatorNamespace, classCredentialRefs(class), class.Spec.GitHub.CABundle, class.Spec.GitHub.Proxy
+	}
+	if len(refs) == 0 {
+		return t, fmt.Errorf("%w: the pool names neither a RunnerClass nor a credentials Secret", forge.ErrCredentialsInvalid)
+	}
+	for _, name := range refs {
+		c, err := r.credential(ctx, types.NamespacedName{Namespace: ns, Name: name})
 		if err != nil {
 			return t, err
 		}
 		t.Credentials = append(t.Credentials, c)
 	}
-	if p := pool.Spec.GitHub.Proxy; p != nil && (p.HTTPSProxy != "" || p.HTTPProxy != "") {
-		raw := p.HTTPSProxy
+	if proxy != nil && (proxy.HTTPSProxy != "" || proxy.HTTPProxy != "") {
+		raw := proxy.HTTPSProxy
 		if raw == "" {
-			raw = p.HTTPProxy
+			raw = proxy.HTTPProxy
 		}
 		u, err := url.Parse(raw)
 		if err != nil {
-			return t, fmt.Errorf("%w: parsing spec.github.proxy: %w", forge.ErrMisconfigured, err)
+			return t, fmt.Errorf("%w: parsing the proxy URL: %w", forge.ErrMisconfigured, err)
 		}
 		t.Proxy = u
 	}
-	if ref := pool.Spec.GitHub.CABundle; ref != nil {
-		cm := &corev1.ConfigMap{}
-		key := types.NamespacedName{Namespace: pool.Namespace, Name: ref.Name}
-		if err := r.APIReader.Get(ctx, key, cm); err != nil {
-			if client.IgnoreNotFound(err) == nil {
-				return t, fmt.Errorf("%w: CA bundle ConfigMap %s not found", forge.ErrMisconfigured, key)
-			}
-			return t, fmt.Errorf("%w: reading CA bundle ConfigMap %s: %w", forge.ErrTransient, key, err)
+	if ca != nil {
+		pem, err := r.caBundle(ctx, types.NamespacedName{Namespace: ns, Name: ca.Name}, ca.Key)
+		if err != nil {
+			return t, err
 		}
-		pem, ok := cm.Data[ref.Key]
-		if !ok {
-			return t, fmt.Errorf("%w: CA bundle ConfigMap %s has no key %q", forge.ErrMisconfigured, key, ref.Key)
-		}
-		t.CABundle = []byte(pem)
+		t.CABundle = pem
 	}
 	return t, nil
 }
 
-// credential reads one credentials Secret, enforcing that a Secret outside the pool's
-// namespace lives in the operator's namespace and is shared with the pool's namespace.
-func (r *RunnerPoolReconciler) credential(ctx context.Context, pool *corralv1.RunnerPool, ref corralv1.CredentialsSecretRef) (forge.Credential, error) {
-	key := types.NamespacedName{Namespace: credentialsNamespace(pool, ref), Name: ref.Name}
-	if key.Namespace != pool.Namespace && key.Namespace != r.OperatorNamespace {
-		return forge.Credential{}, fmt.Errorf("%w: credentials Secret %s: only the pool's namespace or the operator's namespace (%q) may hold credentials",
-			forge.ErrCredentialsInvalid, key, r.OperatorNamespace)
+// caBundle reads a CA bundle ConfigMap key.
+func (r *RunnerPoolReconciler) caBundle(ctx context.Context, key types.NamespacedName, field string) ([]byte, error) {
+	if field == "" {
+		field = "ca.crt"
 	}
+	cm := &corev1.ConfigMap{}
+	if err := r.APIReader.Get(ctx, key, cm); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			return nil, fmt.Errorf("%w: CA bundle ConfigMap %s not found", forge.ErrMisconfigured, key)
+		}
+		return nil, fmt.Errorf("%w: reading CA bundle ConfigMap %s: %w", forge.ErrTransient, key, err)
+	}
+	pem, ok := cm.Data[field]
+	if !ok {
+		return nil, fmt.Errorf("%w: CA bundle ConfigMap %s has no key %q", forge.ErrMisconfigured, key, field)
+	}
+	return []byte(pem), nil
+}
+
+// credential reads one credentials Secret.
+func (r *RunnerPoolReconciler) credential(ctx context.Context, key types.NamespacedName) (forge.Credential, error) {
 	secret := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, key, secret); err != nil {
 		if client.IgnoreNotFound(err) == nil {
@@ -202,30 +222,27 @@ func (r *RunnerPoolReconciler) credential(ctx context.Context, pool *corralv1.Ru
 		}
 		return forge.Credential{}, fmt.Errorf("%w: reading credentials Secret %s: %w", forge.ErrTransient, key, err)
 	}
-	if key.Namespace != pool.Namespace && !sharedWith(secret, pool.Namespace) {
-		return forge.Credential{}, fmt.Errorf("%w: credentials Secret %s is not shared with namespace %q: list it in the Secret's %s annotation",
-			forge.ErrCredentialsInvalid, key, pool.Namespace, corralv1.AnnotationAllowedNamespaces)
-	}
 	return forge.Credential{Key: key.String(), ResourceVersion: secret.ResourceVersion, Data: secret.Data}, nil
 }
 
-// credentialRefs lists the pool's credentials Secrets, the main one first.
-func credentialRefs(pool *corralv1.RunnerPool) []corralv1.CredentialsSecretRef {
-	return append([]corralv1.CredentialsSecretRef{pool.Spec.GitHub.CredentialsSecretRef}, pool.Spec.GitHub.AdditionalCredentialsSecretRefs...)
+// poolCredentialRefs lists a class-less pool's credentials Secrets (in its namespace), the
+// main one first.
+func poolCredentialRefs(pool *corralv1.RunnerPool) []string {
+	var out []string
+	if ref := pool.Spec.GitHub.CredentialsSecretRef; ref != nil {
+		out = append(out, ref.Name)
+	}
+	for _, ref := range pool.Spec.GitHub.AdditionalCredentialsSecretRefs {
+		out = append(out, ref.Name)
+	}
+	return out
 }
 
-func credentialsNamespace(pool *corralv1.RunnerPool, ref corralv1.CredentialsSecretRef) string {
-	if ref.Namespace != "" {
-		return ref.Namespace
+// classCredentialRefs lists a class's credentials Secrets (in the operator's namespace).
+func classCredentialRefs(class *corralv1.RunnerClass) []string {
+	out := []string{class.Spec.GitHub.CredentialsSecretRef.Name}
+	for _, ref := range class.Spec.GitHub.AdditionalCredentialsSecretRefs {
+		out = append(out, ref.Name)
 	}
-	return pool.Namespace
-}
-
-// sharedWith reports whether a Secret's allowed-namespaces annotation lists ns (or "*").
-func sharedWith(secret *corev1.Secret, ns string) bool {
-	allowed := strings.Split(secret.Annotations[corralv1.AnnotationAllowedNamespaces], ",")
-	for i := range allowed {
-		allowed[i] = strings.TrimSpace(allowed[i])
-	}
-	return slices.Contains(allowed, ns) || slices.Contains(allowed, "*")
+	return out
 }

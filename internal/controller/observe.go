@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
@@ -17,9 +20,24 @@ import (
 	"github.com/corral-run/corral/internal/runner"
 )
 
-// AnnotationBusy marks a runner pod whose runner took a job. Runners are ephemeral: once busy,
-// a runner never becomes idle again, so the mark is never removed.
+// AnnotationBusy records on a runner pod what is known of its runner taking a job:
+// BusyConfirmed once GitHub said it (a listing or lookup, or a deregistration refused as
+// busy): runners are ephemeral, a busy one never becomes idle again; "claimed:<unix
+// seconds>" when a webhook delivery said it and GitHub has not confirmed it yet; BusyRefuted
+// when GitHub, asked about such a claim, said the runner is not busy: later claims are
+// ignored (a deregistration still protects a runner GitHub calls busy). So a forged
+// in_progress delivery cannot pin a runner busy for longer than BusyClaimTTL.
 const AnnotationBusy = "corral.run/busy"
+
+// Values of AnnotationBusy.
+const (
+	BusyConfirmed = "true"
+	BusyRefuted   = "refuted"
+	busyClaimed   = "claimed:"
+)
+
+// busyClaim is the value recording a webhook's claim at now.
+func busyClaim(now time.Time) string { return busyClaimed + strconv.FormatInt(now.Unix(), 10) }
 
 // ExitCodeVersionDeprecated is the runner's exit code when GitHub no longer accepts its
 // version (with ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=1).
@@ -42,13 +60,14 @@ func (s runnerState) String() string {
 
 // runnerPod is a runner pod of the pool with what the controller derived from it.
 type runnerPod struct {
-	pod        *corev1.Pod
-	state      runnerState
-	runnerID   int64
-	current    bool  // built from the pool's current template
-	hasJIT     bool  // its JIT Secret exists
-	busyMarked bool  // the pod carries AnnotationBusy
-	exitCode   int32 // the runner container's exit code; -1 while it has not terminated
+	pod       *corev1.Pod
+	state     runnerState
+	runnerID  int64
+	current   bool      // built from the pool's current template
+	hasJIT    bool      // its JIT Secret exists
+	busyMark  string    // the pod's AnnotationBusy
+	claimedAt time.Time // when a webhook claimed the runner busy, unconfirmed (zero otherwise)
+	exitCode  int32     // the runner container's exit code; -1 while it has not terminated
 }
 
 func (p runnerPod) name() string { return p.pod.Name }
@@ -88,6 +107,9 @@ type observation struct {
 	// processStart is when this operator process started: a pool last swept before it may
 	// hold what an earlier process left behind.
 	processStart time.Time
+	// class is the pool's RunnerClass, the pool as the builders see it, and why it may not
+	// create runners.
+	class classView
 }
 
 // forgeView is a sweep's reading of the forge: the pool's registrations as listed, and a
@@ -98,6 +120,24 @@ type forgeView struct {
 	lookups map[string]lookup
 	// err is the error that cut the reading short; the view is then unusable.
 	err error
+	// swept: listed holds every registration of the pool (a sweep); else only lookups.
+	swept bool
+}
+
+// seen is what the forge said of runner name this reconcile: its registration (nil when it
+// was not asked or the reading failed), or that it is gone (a lookup answered 404).
+func (o *observation) seen(name string) (*forge.Runner, bool) {
+	v := o.forge
+	if v == nil || v.err != nil {
+		return nil, false
+	}
+	if reg, ok := v.listed[name]; ok {
+		return &reg, false
+	}
+	if l, ok := v.lookups[name]; ok {
+		return &l.runner, l.gone
+	}
+	return nil, false
 }
 
 // lookup is the answer to a per-runner read.
@@ -106,35 +146,30 @@ type lookup struct {
 	gone   bool
 }
 
-// observe lists the pool's pods and JIT Secrets from the cache and reads its demand.
-func (r *RunnerPoolReconciler) observe(ctx context.Context, pool *corralv1.RunnerPool) (*observation, error) {
-	sel := client.MatchingLabels{corralv1.LabelPool: pool.Name}
+// observe lists the pool's pods from the cache, finds out which have their JIT Secret, and
+// reads its demand.
+func (r *RunnerPoolReconciler) observe(ctx context.Context, pool *corralv1.RunnerPool, cv classView) (*observation, error) {
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(pool.Namespace), sel,
-		client.MatchingLabels{corralv1.LabelComponent: corralv1.ComponentRunner}); err != nil {
+	if err := r.Client.List(ctx, pods, client.InNamespace(pool.Namespace), client.MatchingLabels{
+		corralv1.LabelPool: pool.Name, corralv1.LabelComponent: corralv1.ComponentRunner}); err != nil {
 		return nil, fmt.Errorf("listing runner pods: %w", err)
 	}
-	secrets := &metav1.PartialObjectMetadataList{}
-	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := r.Client.List(ctx, secrets, client.InNamespace(pool.Namespace), sel,
-		client.MatchingLabels{corralv1.LabelComponent: corralv1.ComponentJITConfig}); err != nil {
-		return nil, fmt.Errorf("listing JIT Secrets: %w", err)
+	jit, err := r.jitSecrets(ctx, pool, pods.Items)
+	if err != nil {
+		return nil, err
 	}
-	jit := make(map[string]bool, len(secrets.Items))
-	for _, s := range secrets.Items {
-		jit[s.Name] = true
-	}
-	o := &observation{pool: pool, prefix: github.RunnerNamePrefix(pool.Name, pool.UID), now: r.now(), processStart: r.started}
+	o := &observation{pool: pool, prefix: github.RunnerNamePrefix(pool.Name, pool.UID), now: r.now(), processStart: r.started, class: cv}
 	if r.DemandOf != nil {
 		o.demand = r.DemandOf(pool, o.now)
 	}
-	o.runners = classify(pool, pods.Items, o.demand.BusyRunners, jit)
+	o.runners = classify(cv.effective, pods.Items, o.demand.BusyRunners, jit)
 	o.runners, o.inFlight = r.expect.observe(pool.UID, o.runners, o.now)
 	return o, nil
 }
 
-// classify derives each pod's state. busy names runners known to run a job (from webhook
-// demand); jitSecrets names the JIT Secrets that exist. Pure.
+// classify derives each pod's state. pool is the pool as the builders see it (its class
+// applied), so a class change makes its runners outdated; busy names runners known to run
+// a job (from webhook demand); jitSecrets names the JIT Secrets that exist. Pure.
 func classify(pool *corralv1.RunnerPool, pods []corev1.Pod, busy, jitSecrets map[string]bool) []runnerPod {
 	hash := runner.TemplateHash(pool)
 	out := make([]runnerPod, 0, len(pods))
@@ -145,19 +180,24 @@ func classify(pool *corralv1.RunnerPool, pods []corev1.Pod, busy, jitSecrets map
 		}
 		id, _ := strconv.ParseInt(pod.Annotations[corralv1.AnnotationRunnerID], 10, 64)
 		rp := runnerPod{
-			pod:        pod,
-			runnerID:   id,
-			current:    pod.Annotations[corralv1.AnnotationTemplateHash] == hash,
-			hasJIT:     jitSecrets[runner.JITSecretName(pod.Name)],
-			busyMarked: pod.Annotations[AnnotationBusy] == "true",
-			exitCode:   exitCode(pod),
+			pod:      pod,
+			runnerID: id,
+			current:  pod.Annotations[corralv1.AnnotationTemplateHash] == hash,
+			hasJIT:   jitSecrets[runner.JITSecretName(pod.Name)],
+			busyMark: pod.Annotations[AnnotationBusy],
+			exitCode: exitCode(pod),
 		}
+		if at, ok := strings.CutPrefix(rp.busyMark, busyClaimed); ok {
+			sec, _ := strconv.ParseInt(at, 10, 64)
+			rp.claimedAt = time.Unix(sec, 0)
+		}
+		claimed := rp.busyMark == BusyConfirmed || !rp.claimedAt.IsZero() || (busy[pod.Name] && rp.busyMark != BusyRefuted)
 		switch {
 		case pod.DeletionTimestamp != nil:
 			rp.state = stateDeleting
 		case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
 			rp.state = stateFinished
-		case rp.busyMarked || busy[pod.Name]:
+		case claimed:
 			rp.state = stateBusy
 		case pod.Status.Phase == corev1.PodRunning:
 			rp.state = stateIdle
@@ -180,24 +220,38 @@ func exitCode(pod *corev1.Pod) int32 {
 	return -1
 }
 
-// readForge asks the forge what a sweep needs, when one is due: the pool's registrations,
-// and a lookup of every pod that looks idle but was not listed. It is the only forge read
-// before plan; its error (if any) is part of the view.
+// readForge asks the forge what the plan needs from it: when a sweep is due, the pool's
+// registrations and a lookup of every pod that looks idle but was not listed; and at any
+// time a lookup of every runner a webhook claimed busy longer than BusyClaimTTL ago that
+// GitHub has not confirmed. It is the only forge read before plan; its error (if any) is
+// part of the view.
 func (r *RunnerPoolReconciler) readForge(ctx context.Context, o *observation, f *forgeSession) {
-	if !sweepDue(o, r.opts()) {
+	opts := r.opts()
+	swept := sweepDue(o, opts)
+	suspects := staleClaims(o, opts)
+	if !swept && len(suspects) == 0 {
 		return
 	}
-	v := &forgeView{listed: map[string]forge.Runner{}, lookups: map[string]lookup{}}
+	v := &forgeView{listed: map[string]forge.Runner{}, lookups: map[string]lookup{}, swept: swept}
 	o.forge = v
-	list, err := f.runners(ctx, o.prefix)
-	if err != nil {
-		v.err = err
-		return
+	var toLookUp []runnerPod
+	if swept {
+		list, err := f.runners(ctx, o.prefix)
+		if err != nil {
+			v.err = err
+			return
+		}
+		for _, reg := range list {
+			v.listed[reg.Name] = reg
+		}
+		toLookUp = needLookup(o, opts)
 	}
-	for _, reg := range list {
-		v.listed[reg.Name] = reg
+	for _, rp := range suspects {
+		if _, listed := v.listed[rp.name()]; !listed {
+			toLookUp = append(toLookUp, rp)
+		}
 	}
-	for _, rp := range needLookup(o, r.opts()) {
+	for _, rp := range toLookUp {
 		reg, err := f.runner(ctx, rp.runnerID)
 		switch forge.KindOf(err) {
 		case "":
@@ -209,6 +263,21 @@ func (r *RunnerPoolReconciler) readForge(ctx context.Context, o *observation, f 
 			return
 		}
 	}
+}
+
+// staleClaims returns the runners a webhook claimed busy longer than BusyClaimTTL ago that
+// GitHub has not confirmed busy: their claim is checked. Pure.
+func staleClaims(o *observation, opts Options) []runnerPod {
+	if !forgeReady(o.pool.Status.History, o.now) {
+		return nil
+	}
+	var out []runnerPod
+	for _, rp := range o.runners {
+		if rp.state == stateBusy && !rp.claimedAt.IsZero() && rp.runnerID != 0 && o.now.Sub(rp.claimedAt) >= opts.BusyClaimTTL {
+			out = append(out, rp)
+		}
+	}
+	return out
 }
 
 // needLookup returns the pods a sweep must look up one by one: idle (or pending) runners old
@@ -224,4 +293,36 @@ func needLookup(o *observation, opts Options) []runnerPod {
 		}
 	}
 	return out
+}
+
+// jitSecrets names the JIT Secrets of the pool's live pods that exist, without listing or
+// watching Secrets. A pod this process created has its Secret by construction (a failed
+// Secret creation deletes the pod, or marks it incomplete when that fails too). Only a pod
+// created before this process started may lack it (a crash between the two creations): its
+// Secret's metadata is read once, and the answer remembered for the pod's life.
+func (r *RunnerPoolReconciler) jitSecrets(ctx context.Context, pool *corralv1.RunnerPool, pods []corev1.Pod) (map[string]bool, error) {
+	out := make(map[string]bool, len(pods))
+	for i := range pods {
+		pod := &pods[i]
+		name := runner.JITSecretName(pod.Name)
+		switch {
+		case r.expect.incomplete(pool.UID, pod.Name):
+			continue
+		case pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed,
+			pod.CreationTimestamp.Time.After(r.started), r.expect.verified(pod.UID):
+			out[name] = true
+			continue
+		}
+		secret := &metav1.PartialObjectMetadata{}
+		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: name}, secret)
+		switch {
+		case err == nil:
+			out[name] = true
+			r.expect.verify(pod.UID)
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("reading JIT Secret %s: %w", name, err)
+		}
+	}
+	return out, nil
 }

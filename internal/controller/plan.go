@@ -14,8 +14,8 @@ import (
 // plan is what one reconcile decided to do with a pool, and why. planPool makes it from an
 // observation without any I/O; act carries it out; the status is computed from both.
 type plan struct {
-	// markBusy are pods whose runner took a job, to record so on the pod.
-	markBusy []*corev1.Pod
+	// marks are busy marks to record on pods (AnnotationBusy).
+	marks []busyMark
 	// releases are pods being deleted whose finalizer can go once their registration is gone.
 	releases []release
 	// removals are pods to remove, each deregistered first when needed.
@@ -39,6 +39,12 @@ type plan struct {
 	blocked, stalled *metav1.Condition
 	// requeue is when to look again; 0 for never (a watch event will come).
 	requeue time.Duration
+}
+
+// busyMark sets AnnotationBusy of a pod to value.
+type busyMark struct {
+	pod   *corev1.Pod
+	value string
 }
 
 // release drops a deleting pod's finalizer, after deregistering its runner unless abandon.
@@ -149,9 +155,30 @@ func (p *plan) planRunner(o *observation, opts Options, i int, forgeOK, drainExp
 	case statePending, stateIdle:
 		p.planLive(o, opts, rp, canDeregister)
 	case stateBusy:
-		if !rp.busyMarked {
-			p.markBusy = append(p.markBusy, rp.pod)
+		p.planBusy(o, opts, rp)
+	}
+}
+
+// planBusy records what is known of a busy runner: a webhook's claim when nothing is
+// recorded yet; GitHub's word when it was asked (confirmed busy, refuted, or gone).
+func (p *plan) planBusy(o *observation, opts Options, rp *runnerPod) {
+	seen, gone := o.seen(rp.name())
+	switch {
+	case gone && rp.busyMark != BusyConfirmed:
+		p.remove(rp, removal{why: whyStale}) // a busy runner is still registered: it was not busy
+	case seen != nil && seen.Busy && rp.busyMark != BusyConfirmed:
+		p.marks = append(p.marks, busyMark{rp.pod, BusyConfirmed})
+	case seen != nil && !seen.Busy && !rp.claimedAt.IsZero():
+		p.marks = append(p.marks, busyMark{rp.pod, BusyRefuted})
+		rp.state = stateIdle
+		if rp.pod.Status.Phase != corev1.PodRunning {
+			rp.state = statePending
 		}
+	case rp.busyMark == "":
+		p.marks = append(p.marks, busyMark{rp.pod, busyClaim(o.now)})
+	}
+	if !rp.claimedAt.IsZero() && rp.state == stateBusy {
+		p.wake(rp.claimedAt.Add(opts.BusyClaimTTL).Sub(o.now))
 	}
 }
 
@@ -159,15 +186,7 @@ func (p *plan) planRunner(o *observation, opts Options, i int, forgeOK, drainExp
 // forge says took a job is recorded busy.
 func (p *plan) planLive(o *observation, opts Options, rp *runnerPod, canDeregister bool) {
 	age := rp.age(o.now)
-	var seen *forge.Runner
-	var gone bool
-	if v := o.forge; v != nil && v.err == nil {
-		if reg, ok := v.listed[rp.name()]; ok {
-			seen = &reg
-		} else if l, ok := v.lookups[rp.name()]; ok {
-			seen, gone = &l.runner, l.gone
-		}
-	}
+	seen, gone := o.seen(rp.name())
 	switch {
 	case gone:
 		// Only a lookup proves a registration gone; its runner never took a job (a busy
@@ -175,7 +194,7 @@ func (p *plan) planLive(o *observation, opts Options, rp *runnerPod, canDeregist
 		p.remove(rp, removal{why: whyStale})
 	case seen != nil && seen.Busy:
 		rp.state = stateBusy
-		p.markBusy = append(p.markBusy, rp.pod)
+		p.marks = append(p.marks, busyMark{rp.pod, BusyConfirmed})
 	case !rp.hasJIT && age > opts.OrphanGrace:
 		// The operator stopped between creating the pod and its Secret: our failure, not the
 		// runner's, so it is replaced without backoff.
@@ -231,7 +250,7 @@ func (p *plan) planDrain(o *observation, opts Options, forgeOK, drainExpired boo
 	switch {
 	case left > 0 || len(p.removals) > 0:
 		p.wake(opts.BusyRecheck)
-	case drainExpired || (o.forge != nil && o.forge.err == nil):
+	case drainExpired || (o.forge != nil && o.forge.err == nil && o.forge.swept):
 		p.releasePool = true
 	}
 	if !drainExpired {

@@ -45,6 +45,10 @@ func (p *plan) planScale(o *observation, opts Options, forgeOK bool) {
 	c := countRunners(p.runners)
 	inFlight := int32(len(o.inFlight))
 	p.desired = desiredRunners(o.pool, c.busy, o.demand.Queued)
+	if refusal := o.class.refusal; refusal != nil {
+		// A pool that may not run gets no new runner and keeps only its busy ones.
+		p.stalled, p.desired = refusal, c.busy
+	}
 	p.active = c.active() + inFlight
 	if forgeOK {
 		for _, v := range scaleDownVictims(p.runners, p.desired, inFlight) {
@@ -61,7 +65,7 @@ func (p *plan) planScale(o *observation, opts Options, forgeOK bool) {
 		}
 	}
 	missing := p.desired - p.active
-	if missing <= 0 || !p.mayCreate(o, p.historyWithPlannedFailures(o), forgeOK) {
+	if missing <= 0 || o.class.refusal != nil || !p.mayCreate(o, p.historyWithPlannedFailures(o), forgeOK) {
 		return
 	}
 	p.create = int(min(missing, int32(opts.MaxCreatesPerReconcile)))
@@ -94,7 +98,7 @@ func (p *plan) historyWithPlannedFailures(o *observation) corralv1.PoolHistory {
 // mayCreate reports whether runners may be created now: not while the forge or runner
 // failures (h) back off, nor from a template whose runner version GitHub refused.
 func (p *plan) mayCreate(o *observation, h corralv1.PoolHistory, forgeOK bool) bool {
-	if h.DeprecatedTemplateHash != "" && h.DeprecatedTemplateHash == runner.TemplateHash(o.pool) {
+	if h.DeprecatedTemplateHash != "" && h.DeprecatedTemplateHash == runner.TemplateHash(o.class.effective) {
 		p.stalled = condition(corralv1.ConditionStalled, corralv1.ReasonRunnerVersionDeprecated,
 			fmt.Sprintf("runners from image %s exit with code 7: GitHub no longer accepts their runner version; update spec.template.image",
 				o.pool.Spec.Template.Image))

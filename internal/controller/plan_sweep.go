@@ -80,7 +80,7 @@ func sweepJitter(uid types.UID, d time.Duration) time.Duration {
 // does not start their grace again. A pool being deleted removes them at once.
 func (p *plan) planSweep(o *observation, opts Options) {
 	v := o.forge
-	if v == nil || v.err != nil {
+	if v == nil || v.err != nil || !v.swept {
 		if o.pool.DeletionTimestamp.IsZero() {
 			p.wake(nextSweep(o, opts).Sub(o.now))
 		}

@@ -156,8 +156,8 @@ func TestPlanRunners(t *testing.T) {
 			if len(p.removals) == 1 && (p.removals[0].failure != "") != tc.wantFailure {
 				t.Errorf("failure = %q, want a failure: %v", p.removals[0].failure, tc.wantFailure)
 			}
-			if busy := len(p.markBusy) == 1; busy != tc.wantBusy {
-				t.Errorf("markBusy = %v, want %v", busy, tc.wantBusy)
+			if busy := len(p.marks) == 1 && strings.HasPrefix(p.marks[0].value, "claimed:"); busy != tc.wantBusy {
+				t.Errorf("marks = %v, want a webhook claim: %v", p.marks, tc.wantBusy)
 			}
 			if tc.wantBlocked != "" && (p.blocked == nil || p.blocked.Reason != tc.wantBlocked) {
 				t.Errorf("blocked = %+v, want reason %s", p.blocked, tc.wantBlocked)
@@ -196,10 +196,55 @@ func TestPlanStaleRunners(t *testing.T) {
 			if removed && p.removals[0].deregister {
 				t.Errorf("a registration known gone is not deregistered again")
 			}
-			if busy := len(p.markBusy) == 1; busy != tc.wantBusy {
-				t.Errorf("markBusy = %v, want %v", busy, tc.wantBusy)
+			if busy := len(p.marks) == 1 && p.marks[0].value == BusyConfirmed; busy != tc.wantBusy {
+				t.Errorf("marks = %v, want confirmed busy: %v", p.marks, tc.wantBusy)
 			}
 		})
+	}
+}
+
+// TestPlanBusyClaims: a webhook's word that a runner is busy is a claim; past BusyClaimTTL
+// GitHub is asked, and its answer (busy, not busy, gone) decides. A refuted runner's later
+// claims are ignored: a forged in_progress cannot pin a runner busy.
+func TestPlanBusyClaims(t *testing.T) {
+	pool := testPool(gen.WithMinIdle(1))
+	claimed := func(ago time.Duration) podMod {
+		return func(p *corev1.Pod) { p.Annotations[AnnotationBusy] = busyClaim(t0.Add(-ago)) }
+	}
+	fresh := runnerFixture(pool, "aaaaa", 1, claimed(time.Minute))
+	stale := runnerFixture(pool, "bbbbb", 2, claimed(6*time.Minute))
+	if got := staleClaims(observed(pool, Demand{}, fresh, stale), testOptions); len(got) != 1 || got[0].name() != stale.Name {
+		t.Fatalf("staleClaims = %v, want only the claim older than the TTL", got)
+	}
+	for _, tc := range []struct {
+		name      string
+		answer    lookup
+		wantMark  string
+		wantState runnerState
+		wantGone  bool
+	}{
+		{"GitHub says busy: confirmed", lookup{runner: forge.Runner{ID: 2, Name: stale.Name, Online: true, Busy: true}}, BusyConfirmed, stateBusy, false},
+		{"GitHub says idle: refuted, the runner is idle", lookup{runner: forge.Runner{ID: 2, Name: stale.Name, Online: true}}, BusyRefuted, stateIdle, false},
+		{"GitHub has no such runner: removed", lookup{gone: true}, "", stateDeleting, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := observed(pool, Demand{}, stale).withView(nil, map[string]lookup{stale.Name: tc.answer})
+			p := planPool(o, testOptions)
+			if tc.wantMark != "" && (len(p.marks) != 1 || p.marks[0].value != tc.wantMark) {
+				t.Errorf("marks = %v, want %s", p.marks, tc.wantMark)
+			}
+			if got := p.runners[0].state; got != tc.wantState {
+				t.Errorf("state = %s, want %s", got, tc.wantState)
+			}
+			if gone := slices.Contains(removedNames(p), stale.Name); gone != tc.wantGone {
+				t.Errorf("removed = %v, want %v", gone, tc.wantGone)
+			}
+		})
+	}
+	refuted := runnerFixture(pool, "ccccc", 3, func(p *corev1.Pod) { p.Annotations[AnnotationBusy] = BusyRefuted })
+	o := observed(pool, Demand{BusyRunners: map[string]bool{refuted.Name: true}}, refuted)
+	if o.runners[0].state != stateIdle {
+		t.Errorf("a refuted runner named busy again by a webhook is %s, want idle", o.runners[0].state)
 	}
 }
 

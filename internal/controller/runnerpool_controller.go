@@ -5,11 +5,11 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
@@ -58,6 +59,12 @@ type Options struct {
 	DrainTimeout time.Duration
 	// BusyRecheck is how often a busy runner that must go is checked again.
 	BusyRecheck time.Duration
+	// BusyClaimTTL is how long a webhook's word that a runner took a job is believed before
+	// GitHub is asked: a forged delivery cannot pin a runner busy for longer.
+	BusyClaimTTL time.Duration
+	// StalledRecheck is how often a class-less pool whose credentials are missing or
+	// refused is tried again (its Secrets, in its own namespace, are not watched).
+	StalledRecheck time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -77,6 +84,8 @@ func (o Options) withDefaults() Options {
 	def(&o.PendingTimeout, 10*time.Minute)
 	def(&o.DrainTimeout, 10*time.Minute)
 	def(&o.BusyRecheck, 30*time.Second)
+	def(&o.StalledRecheck, 5*time.Minute)
+	def(&o.BusyClaimTTL, 5*time.Minute)
 	return o
 }
 
@@ -105,42 +114,60 @@ type RunnerPoolReconciler struct {
 
 	expect expectations
 	writes ownWrites
-	// started is when SetupWithManager ran: pools last swept before it are swept at once.
-	started time.Time
+	// started is when this process began reconciling (as the leader, its cache synced):
+	// what is older may have been left half done by an earlier process, so pools last
+	// swept before it are swept at once, and pods created before it have their JIT Secret
+	// checked once.
+	started     time.Time
+	startedOnce sync.Once
 }
 
-// +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=corral.run,resources=runnerpools/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=corral.run,resources=runnerpools,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=corral.run,resources=runnerpools/status,verbs=patch
 // +kubebuilder:rbac:groups=corral.run,resources=runnerpools/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=corral.run,resources=runnerclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=corral-system,resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=corral-system,resources=configmaps,verbs=get
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one RunnerPool towards its desired state: observe the pool (and, when a
 // sweep is due, its registrations), plan what to do (pure), act, and write the status once.
 func (r *RunnerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r.startedOnce.Do(func() { r.started = r.now() })
 	pool := &corralv1.RunnerPool{}
 	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.writes.overlay(pool)
+	if !pool.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(pool, corralv1.FinalizerPool) {
+		return ctrl.Result{}, nil
+	}
+	cv, err := r.resolveClass(ctx, pool)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if pool.DeletionTimestamp.IsZero() {
 		if err := r.ensureFinalizer(ctx, pool); err != nil {
 			return ctrl.Result{}, err
 		}
-		if err := r.ensureNetworkPolicies(ctx, pool); err != nil { // before any pod: a runner never runs unfenced
+		// Before any pod: a runner never runs unfenced, nor without the CA it must trust.
+		if err := r.ensureNetworkPolicies(ctx, cv.effective); err != nil {
 			return ctrl.Result{}, err
 		}
-	} else if !controllerutil.ContainsFinalizer(pool, corralv1.FinalizerPool) {
-		return ctrl.Result{}, nil
+		if err := r.ensureCABundle(ctx, pool, &cv); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
-	o, err := r.observe(ctx, pool)
+	o, err := r.observe(ctx, pool, cv)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	f := r.session(pool)
+	f := r.session(pool, cv.class)
 	r.readForge(ctx, o, f)
 	p := planPool(o, r.opts())
 	out := r.act(ctx, o, p, f)
@@ -169,8 +196,14 @@ func (r *RunnerPoolReconciler) finish(ctx context.Context, o *observation, p pla
 	if out.forgeErr != nil {
 		kind := forge.KindOf(out.forgeErr)
 		log.FromContext(ctx).Info("forge call failed", "kind", string(kind), "error", out.forgeErr.Error())
-		if kind.Fatal() {
+		if kind.Fatal() && o.class.class != nil {
+			// A change of the class, its Secrets (watched) or the pool resumes it.
 			return ctrl.Result{}, reconcile.TerminalError(out.forgeErr)
+		}
+		if kind.Fatal() {
+			// A class-less pool's own Secrets are not watched (the controller watches no
+			// Secret outside its namespace): look again now and then.
+			return ctrl.Result{RequeueAfter: r.opts().StalledRecheck}, nil
 		}
 		if t := st.History.ForgeRetryTime; t != nil && t.After(o.now) {
 			// Whatever else waits needs the forge: nothing to do before it may be called.
@@ -208,23 +241,23 @@ func (r *RunnerPoolReconciler) ensureFinalizer(ctx context.Context, pool *corral
 }
 
 // SetupWithManager registers the reconciler: it watches pools, their runner pods and
-// NetworkPolicies, and the metadata of Secrets (JIT Secrets, and credential Secrets so that
-// fixing one resumes the pools that use it).
+// NetworkPolicies, RunnerClasses and Namespaces (their labels decide which classes serve
+// them), and the metadata of the operator namespace's Secrets (a class's credentials).
 func (r *RunnerPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options = r.Options.withDefaults()
-	r.started = r.now()
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corralv1.RunnerPool{}, credentialsIndex, indexCredentials); err != nil {
-		return fmt.Errorf("indexing pools by credentials: %w", err)
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corralv1.RunnerPool{}, classIndex, indexClass); err != nil {
+		return fmt.Errorf("indexing pools by class: %w", err)
 	}
-	secrets := &metav1.PartialObjectMetadata{}
-	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&corralv1.RunnerPool{}, builder.WithPredicates(poolChanged())).
 		Owns(&corev1.Pod{}).
 		Owns(&networkingv1.NetworkPolicy{}).
-		WatchesMetadata(secrets, r.secretHandler()).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
-		Complete(r)
+		Watches(&corralv1.RunnerClass{}, r.classHandler()).
+		WatchesMetadata(namespaceMetadata(), r.namespaceHandler(), builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	if r.OperatorNamespace != "" { // the cache holds the Secrets of that namespace only (CacheByObject)
+		b = b.WatchesMetadata(secretMetadata(), r.secretHandler())
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).Complete(r)
 }
 
 // opts are the reconciler's options with defaults filled in.

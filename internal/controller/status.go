@@ -53,8 +53,8 @@ func computeStatus(o *observation, p plan, out outcome) *corralv1.RunnerPoolStat
 func conditionsOf(o *observation, p plan, out outcome, h corralv1.PoolHistory) (blocked, stalled *metav1.Condition) {
 	forgeBlocked, forgeStalled := forgeCondition(out.forgeErr, h)
 	stalled = p.stalled
-	if forgeStalled != nil {
-		stalled = forgeStalled
+	if forgeStalled != nil && o.class.refusal == nil {
+		stalled = forgeStalled // a pool its class refuses says so first
 	}
 	switch {
 	case !o.pool.DeletionTimestamp.IsZero():

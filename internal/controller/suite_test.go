@@ -3,7 +3,10 @@ package controller_test
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,10 +14,13 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -23,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/yaml"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/autoscale"
@@ -49,7 +56,43 @@ var (
 	stop    context.CancelFunc
 	// webhookAddr is where the running manager's webhook receiver listens.
 	webhookAddr string
+	// managerConfig is the operator's identity: a ServiceAccount with exactly the RBAC
+	// Corral ships (config/rbac), so every spec also proves those rules suffice.
+	managerConfig *rest.Config
 )
+
+// serviceAccount is the operator's ServiceAccount, as config/default installs it.
+const serviceAccount = "system:serviceaccount:" + operatorNamespace + ":corral"
+
+// grantShippedRBAC applies config/rbac/role.yaml (the ClusterRole and the operator
+// namespace's Role the controller-gen markers produce), binds both to the operator's
+// ServiceAccount and returns a config that acts as it.
+func grantShippedRBAC() *rest.Config {
+	GinkgoHelper()
+	root, err := testenv.RepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil || len(u.Object) == 0 {
+			continue
+		}
+		Expect(k8s.Create(ctx, u)).To(Succeed())
+		subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "corral", Namespace: operatorNamespace}
+		ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: u.GetKind(), Name: u.GetName()}
+		meta := metav1.ObjectMeta{Name: "corral-" + strings.ToLower(u.GetKind()), Namespace: u.GetNamespace()}
+		if u.GetKind() == "ClusterRole" {
+			Expect(k8s.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: meta, RoleRef: ref, Subjects: []rbacv1.Subject{subject}})).To(Succeed())
+		} else {
+			Expect(k8s.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: meta, RoleRef: ref, Subjects: []rbacv1.Subject{subject}})).To(Succeed())
+		}
+	}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: serviceAccount,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"}}
+	return cfg
+}
 
 const (
 	operatorNamespace = "corral-system"
@@ -63,6 +106,8 @@ var suiteOptions = controller.Options{
 	PendingTimeout: time.Hour,
 	DrainTimeout:   time.Hour,
 	BusyRecheck:    300 * time.Millisecond,
+	StalledRecheck: 2 * time.Second,
+	BusyClaimTTL:   2 * time.Second,
 }
 
 var _ = BeforeSuite(func() {
@@ -77,6 +122,7 @@ var _ = BeforeSuite(func() {
 
 	ctx, stop = context.WithCancel(context.Background())
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
+	managerConfig = grantShippedRBAC()
 	Expect(k8s.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "webhook", Namespace: operatorNamespace},
 		Data:       map[string][]byte{autoscale.SecretKeyPrefix: []byte(webhookSecret)},
@@ -98,9 +144,9 @@ var _ = AfterSuite(func() {
 
 // startManager runs the controller as cmd/corral does, until ctx ends.
 func startManager(ctx context.Context) {
-	byObject := controller.CacheByObject()
+	byObject := controller.CacheByObject(operatorNamespace)
 	byObject[&corralv1.RunnerPool{}] = cache.ByObject{Label: notStandalone}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(managerConfig, ctrl.Options{
 		Scheme:     env.Scheme,
 		Cache:      cache.Options{ByObject: byObject},
 		Metrics:    metricsserver.Options{BindAddress: "0"},
@@ -124,6 +170,9 @@ func startManager(ctx context.Context) {
 			return controller.Demand{Queued: d.Queued, BusyRunners: d.BusyRunners, QueuedSince: d.QueuedSince}
 		},
 		Options: suiteOptions,
+	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&controller.RunnerClassReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: operatorNamespace,
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

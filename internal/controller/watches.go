@@ -2,9 +2,9 @@ package controller
 
 import (
 	"context"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -14,41 +14,69 @@ import (
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 )
 
-// credentialsIndex indexes pools by the "namespace/name" of every credentials Secret they use.
-const credentialsIndex = "spec.github.credentials"
+// classIndex indexes pools by the RunnerClass they name.
+const classIndex = "spec.classRef.name"
 
-func indexCredentials(obj client.Object) []string {
+func indexClass(obj client.Object) []string {
 	pool, ok := obj.(*corralv1.RunnerPool)
-	if !ok {
+	if !ok || pool.Spec.ClassRef == nil {
 		return nil
 	}
-	refs := credentialRefs(pool)
-	keys := make([]string, 0, len(refs))
-	for _, ref := range refs {
-		keys = append(keys, types.NamespacedName{Namespace: credentialsNamespace(pool, ref), Name: ref.Name}.String())
-	}
-	return keys
+	return []string{pool.Spec.ClassRef.Name}
 }
 
-// secretHandler maps a Secret event to the pools it concerns: the pool a JIT Secret belongs
-// to, and every pool using a credentials Secret.
+// classHandler maps a RunnerClass event to the pools of the class.
+func (r *RunnerPoolReconciler) classHandler() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		return r.poolsMatching(ctx, client.MatchingFields{classIndex: obj.GetName()})
+	})
+}
+
+// namespaceHandler maps a Namespace event (its labels decide which classes serve it) to
+// the pools of the namespace that name a class.
+func (r *RunnerPoolReconciler) namespaceHandler() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var out []reconcile.Request
+		for _, req := range r.poolsMatching(ctx, client.InNamespace(obj.GetName())) {
+			out = append(out, req)
+		}
+		return out
+	})
+}
+
+// secretHandler maps an event of a Secret of the operator's namespace (the only Secrets
+// the controller watches) to the pools of the classes whose credentials it holds, so that
+// fixing a class's Secret resumes its pools at once.
 func (r *RunnerPoolReconciler) secretHandler() handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
-		if pool := obj.GetLabels()[corralv1.LabelPool]; pool != "" &&
-			obj.GetLabels()[corralv1.LabelComponent] == corralv1.ComponentJITConfig {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: pool}}}
-		}
-		pools := &corralv1.RunnerPoolList{}
-		key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}.String()
-		if err := r.Client.List(ctx, pools, client.MatchingFields{credentialsIndex: key}); err != nil {
+		if obj.GetNamespace() != r.OperatorNamespace {
 			return nil
 		}
-		reqs := make([]reconcile.Request, 0, len(pools.Items))
-		for _, p := range pools.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&p)})
+		classes := &corralv1.RunnerClassList{}
+		if err := r.Client.List(ctx, classes); err != nil {
+			return nil
 		}
-		return reqs
+		var out []reconcile.Request
+		for _, c := range classes.Items {
+			if slices.Contains(classCredentialRefs(&c), obj.GetName()) {
+				out = append(out, r.poolsMatching(ctx, client.MatchingFields{classIndex: c.Name})...)
+			}
+		}
+		return out
 	})
+}
+
+// poolsMatching lists the pools matching opts as reconcile requests.
+func (r *RunnerPoolReconciler) poolsMatching(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	pools := &corralv1.RunnerPoolList{}
+	if err := r.Client.List(ctx, pools, opts...); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(pools.Items))
+	for _, p := range pools.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&p)})
+	}
+	return reqs
 }
 
 // poolChanged passes the pool events a reconcile must see: creation and deletion, and

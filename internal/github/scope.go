@@ -155,3 +155,18 @@ func (s Scope) requiredPermission(write bool) string {
 		return "manage_runners:enterprise"
 	}
 }
+
+// ParseServer returns the host (with its port, lower-case) of a GitHub server URL such as
+// https://github.com or https://ghes.example.com: https, a host, and nothing else.
+func ParseServer(rawURL string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(rawURL))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("github server %q: not a URL", rawURL)
+	case u.Scheme != "https" || u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("github server %q: must be an https:// URL naming a host, e.g. https://github.com", rawURL)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Trim(u.Path, "/") != "":
+		return "", fmt.Errorf("github server %q: must name only a host, without a path, query, fragment or user info", rawURL)
+	}
+	return strings.ToLower(u.Host), nil
+}

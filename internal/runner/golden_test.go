@@ -36,7 +36,7 @@ func goldenPools() map[string]*corralv1.RunnerPool {
 			gen.WithNodeSelector(map[string]string{"kubernetes.io/arch": "arm64"}),
 			gen.WithTolerations(corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}),
 			gen.WithPriorityClass("ci-low"), gen.WithRuntimeClass("kata"), gen.WithImagePullSecrets("regcred"),
-			gen.WithSELinuxType("spc_t"), gen.WithWorkVolume("50Gi", corev1.StorageMediumMemory)),
+			gen.WithSELinuxType("container_engine_t"), gen.WithWorkVolume("50Gi", corev1.StorageMediumMemory)),
 	}
 }
 

@@ -184,7 +184,7 @@ func TestBuildPodModes(t *testing.T) {
 		name: "none never applies Unconfined, even past validation",
 		pool: gen.RunnerPool("p", gen.WithContainers(corralv1.ContainersNone),
 			gen.WithSeccomp(corralv1.SeccompUnconfined, ""), gen.WithAppArmor(corralv1.AppArmorUnconfined, ""),
-			gen.WithSELinuxType("spc_t")),
+			gen.WithSELinuxType("container_engine_t")),
 		readOnlyRoot: true,
 		volumes:      []string{VolumeHome, VolumeTmp},
 		command:      []string{RunScript},
@@ -285,7 +285,7 @@ func TestBuildPodPoolFields(t *testing.T) {
 		gen.WithNodeSelector(map[string]string{"pool": "ci"}),
 		gen.WithTolerations(tol), gen.WithAffinity(aff), gen.WithPriorityClass("ci-low"),
 		gen.WithRuntimeClass("kata"), gen.WithImagePullSecrets("regcred"), gen.WithUserNamespace(true),
-		gen.WithSELinuxType("spc_t"))
+		gen.WithSELinuxType("container_engine_t"))
 	pod := buildTestPod(pool)
 	s := pod.Spec
 	if s.Containers[0].Image != "registry.example/runner:1" || s.InitContainers[0].Image != "registry.example/runner:1" {
@@ -309,8 +309,8 @@ func TestBuildPodPoolFields(t *testing.T) {
 	if s.HostUsers == nil || *s.HostUsers {
 		t.Error("userNamespace: hostUsers must be false")
 	}
-	if se := s.Containers[0].SecurityContext.SELinuxOptions; se == nil || se.Type != "spc_t" {
-		t.Errorf("runner seLinuxOptions = %+v, want type spc_t", se)
+	if se := s.Containers[0].SecurityContext.SELinuxOptions; se == nil || se.Type != "container_engine_t" {
+		t.Errorf("runner seLinuxOptions = %+v, want type container_engine_t", se)
 	}
 	if s.InitContainers[0].SecurityContext.SELinuxOptions != nil || s.SecurityContext.SELinuxOptions != nil {
 		t.Error("SELinux options must be set on the runner container only")
@@ -324,7 +324,7 @@ func TestBuildPodPoolFields(t *testing.T) {
 	s.Containers[0].SecurityContext.SELinuxOptions.Type = "changed"
 	if pool.Spec.Template.NodeSelector["pool"] != "ci" || pool.Spec.Template.Tolerations[0].Key != "ci" ||
 		pool.Spec.Template.Affinity.NodeAffinity == nil || *pool.Spec.Sandbox.RuntimeClassName != "kata" ||
-		pool.Spec.Sandbox.SELinuxOptions.Type != "spc_t" {
+		pool.Spec.Sandbox.SELinuxOptions.Type != "container_engine_t" {
 		t.Error("changing the built pod changed the pool")
 	}
 }

@@ -39,6 +39,7 @@ const (
 	ReasonKernelSettings       = "KernelSettings"
 	ReasonUserNamespace        = "UserNamespace"
 	ReasonNotControlledByPool  = "NotControlledByPool"
+	ReasonSELinux              = "SELinux"
 )
 
 // Checks returns the hardening chain, in order, as a fresh slice.
@@ -59,6 +60,7 @@ func Checks() []Check {
 		CheckRunnerProfiles,
 		CheckNoneModeRelaxesNothing,
 		CheckKernelSettings,
+		CheckSELinux,
 		CheckUserNamespace,
 		CheckControlledByPool,
 	}

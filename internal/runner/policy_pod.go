@@ -134,6 +134,41 @@ func CheckKernelSettings(_ *corralv1.RunnerPool, pod *corev1.Pod) (string, strin
 	return "", "", false
 }
 
+// confinedSELinuxType reports whether an SELinux type keeps a container confined: what Pod
+// Security baseline allows. spc_t ("super privileged container") and unconfined types do not.
+func confinedSELinuxType(t string) bool {
+	switch t {
+	case "", "container_t", "container_init_t", "container_kvm_t", "container_engine_t":
+		return true
+	}
+	return false
+}
+
+// CheckSELinux enforces: no container runs under an SELinux type that escapes container
+// confinement, nor sets an SELinux user, role or level, whatever a pool or its class allows.
+func CheckSELinux(_ *corralv1.RunnerPool, pod *corev1.Pod) (string, string, bool) {
+	check := func(where string, o *corev1.SELinuxOptions) (string, string, bool) {
+		switch {
+		case o == nil:
+			return "", "", false
+		case o.User != "" || o.Role != "" || o.Level != "":
+			return ReasonSELinux, where + " sets an SELinux user, role or level", true
+		case !confinedSELinuxType(o.Type):
+			return ReasonSELinux, fmt.Sprintf("%s runs under SELinux type %q, which is not a confined container type", where, o.Type), true
+		}
+		return "", "", false
+	}
+	if r, m, bad := check("the pod", podSecurity(pod).SELinuxOptions); bad {
+		return r, m, bad
+	}
+	for _, c := range containers(pod) {
+		if r, m, bad := check(fmt.Sprintf("container %q", c.Name), securityContext(c).SELinuxOptions); bad {
+			return r, m, bad
+		}
+	}
+	return "", "", false
+}
+
 // CheckUserNamespace enforces: a pool asking for a user namespace gets hostUsers: false.
 func CheckUserNamespace(pool *corralv1.RunnerPool, pod *corev1.Pod) (string, string, bool) {
 	if !pool.Spec.Sandbox.UserNamespace {

@@ -25,7 +25,7 @@ func testPools() map[string]*corralv1.RunnerPool {
 		"podman-isolated-localhost": {gen.WithSeccomp(corralv1.SeccompLocalhost, ""), gen.WithAppArmor(corralv1.AppArmorLocalhost, "")},
 		"podman-host-unconfined": {gen.WithNetworking(corralv1.NestedNetworkingHost),
 			gen.WithSeccomp(corralv1.SeccompUnconfined, ""), gen.WithAppArmor(corralv1.AppArmorUnconfined, "")},
-		"podman-selinux": {gen.WithSELinuxType("spc_t")},
+		"podman-selinux": {gen.WithSELinuxType("container_engine_t")},
 		"none":           {gen.WithContainers(corralv1.ContainersNone)},
 		"none-localhost": {gen.WithContainers(corralv1.ContainersNone), gen.WithSeccomp(corralv1.SeccompLocalhost, "x.json"),
 			gen.WithAppArmor(corralv1.AppArmorLocalhost, "x")},
@@ -123,7 +123,7 @@ func TestChecksCatchViolations(t *testing.T) {
 			p.Spec.SecurityContext.AppArmorProfile = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}
 		}, []string{ReasonRelaxedOutsideRunner}},
 		{"pod-level SELinux", podman, func(p *corev1.Pod) {
-			p.Spec.SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"}
+			p.Spec.SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "container_t"}
 		}, []string{ReasonRelaxedOutsideRunner}},
 		{"AppArmor annotation on init", podman, func(p *corev1.Pod) {
 			p.Annotations["container.apparmor.security.beta.kubernetes.io/init"] = "unconfined"
@@ -157,12 +157,16 @@ func TestChecksCatchViolations(t *testing.T) {
 			run(p).SecurityContext.AppArmorProfile = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}
 		}, []string{ReasonNoneModeRelaxed}},
 		{"None runner SELinux", none, func(p *corev1.Pod) {
-			run(p).SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"}
+			run(p).SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "container_t"}
 		}, []string{ReasonNoneModeRelaxed}},
 		{"sysctls", podman, func(p *corev1.Pod) {
 			p.Spec.SecurityContext.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}}
 		}, []string{ReasonKernelSettings}},
 		{"unmasked proc", podman, func(p *corev1.Pod) { run(p).SecurityContext.ProcMount = ptr.To(corev1.UnmaskedProcMount) }, []string{ReasonKernelSettings}},
+		{"spc_t", podman, func(p *corev1.Pod) { run(p).SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"} }, []string{ReasonSELinux}},
+		{"an SELinux role", podman, func(p *corev1.Pod) {
+			p.Spec.SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "container_t", Role: "system_r"}
+		}, []string{ReasonRelaxedOutsideRunner, ReasonSELinux}},
 		{"user namespace dropped", userns, func(p *corev1.Pod) { p.Spec.HostUsers = nil }, []string{ReasonUserNamespace}},
 		{"no owner", podman, func(p *corev1.Pod) { p.OwnerReferences = nil }, []string{ReasonNotControlledByPool}},
 		{"other pool's pod", podman, func(p *corev1.Pod) { p.OwnerReferences[0].UID = "someone-else" }, []string{ReasonNotControlledByPool}},

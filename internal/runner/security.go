@@ -46,7 +46,8 @@ func confinedSecurityContext() *corev1.SecurityContext {
 //     sethostname/keyctl (Localhost corral/podman.json) or none at all (Unconfined);
 //   - an AppArmor profile that allows mount and pivot_root (Localhost corral-podman) or
 //     none (Unconfined), set through the container-level field only;
-//   - the pool's SELinux options (e.g. type spc_t on SELinux nodes), if any.
+//   - the pool's SELinux options (e.g. type container_engine_t on SELinux nodes), if any;
+//     the hardening chain refuses types that escape confinement such as spc_t.
 //
 // The root filesystem stays writable in Podman mode: podman stages image layers in
 // /var/tmp, and jobs that build or run containers expect a normal system.

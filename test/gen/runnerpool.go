@@ -34,7 +34,7 @@ func RunnerPool(name string, mods ...PoolModifier) *corralv1.RunnerPool {
 		Spec: corralv1.RunnerPoolSpec{
 			GitHub: corralv1.GitHubSpec{
 				URL:                  "https://github.com/acme",
-				CredentialsSecretRef: corralv1.CredentialsSecretRef{Name: "github-app"},
+				CredentialsSecretRef: &corralv1.LocalSecretRef{Name: "github-app"},
 			},
 			RunnerGroup: "Default",
 			MinIdle:     1,
@@ -86,7 +86,9 @@ func WithURL(url string) PoolModifier {
 
 // WithCredentials sets the credentials Secret name.
 func WithCredentials(name string) PoolModifier {
-	return func(p *corralv1.RunnerPool) { p.Spec.GitHub.CredentialsSecretRef.Name = name }
+	return func(p *corralv1.RunnerPool) {
+		p.Spec.GitHub.CredentialsSecretRef = &corralv1.LocalSecretRef{Name: name}
+	}
 }
 
 // WithLabels sets the runner labels.

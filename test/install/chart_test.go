@@ -49,30 +49,32 @@ func TestChartObjects(t *testing.T) {
 	}{{
 		name:   "defaults",
 		values: "",
-		present: []string{"CustomResourceDefinition/runnerpools.corral.run", "ClusterRole/corral-manager",
-			"ClusterRoleBinding/corral-manager", "Role/corral-leader-election", "RoleBinding/corral-leader-election",
-			"Service/corral-metrics"},
-		absent: []string{"PodDisruptionBudget/corral", "Service/corral-webhook", "Ingress/corral-webhook",
-			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer",
-			"Role/corral-manager", "Role/corral-credentials"},
+		present: []string{"CustomResourceDefinition/runnerpools.corral.run", "CustomResourceDefinition/runnerclasses.corral.run",
+			"ClusterRole/corral-manager", "ClusterRoleBinding/corral-manager", "Role/corral-manager", "RoleBinding/corral-manager",
+			"Role/corral-leader-election", "RoleBinding/corral-leader-election", "Service/corral-metrics",
+			"ValidatingAdmissionPolicy/corral-runnerclass", "ValidatingAdmissionPolicyBinding/corral-runnerclass",
+			"ClusterRole/corral-runnerpool-editor", "ClusterRole/corral-runnerpool-viewer", "ClusterRole/corral-runnerclass-viewer"},
+		absent: append([]string{"PodDisruptionBudget/corral", "Ingress/corral-webhook",
+			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer"}, webhookObjects()...),
 	}, {
 		name:   "everything",
 		values: valuesEverything,
-		present: []string{"PodDisruptionBudget/corral", "Service/corral-webhook", "Ingress/corral-webhook",
+		present: append([]string{"PodDisruptionBudget/corral", "Ingress/corral-webhook",
 			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer",
-			"ConfigMap/corral-seccomp-profiles", "Service/corral-metrics", "ClusterRole/corral-manager"},
+			"ConfigMap/corral-seccomp-profiles", "Service/corral-metrics", "ClusterRole/corral-manager"}, webhookObjects()...),
 	}, {
 		name:   "namespaced",
 		values: valuesNamespaced,
-		present: []string{"Role/corral-manager", "RoleBinding/corral-manager", "Role/corral-credentials",
-			"RoleBinding/corral-credentials"},
-		absent: []string{"ClusterRole/corral-manager", "ClusterRoleBinding/corral-manager"},
+		present: []string{"Role/corral-manager", "RoleBinding/corral-manager", "ClusterRole/corral-manager",
+			"ClusterRoleBinding/corral-manager"},
 	}, {
 		name:    "minimal",
 		values:  valuesMinimal,
 		present: []string{},
-		absent: []string{"CustomResourceDefinition/runnerpools.corral.run", "ClusterRole/corral-manager",
-			"Role/corral-leader-election", "Service/corral-metrics", "ServiceAccount/corral"},
+		absent: []string{"CustomResourceDefinition/runnerpools.corral.run", "CustomResourceDefinition/runnerclasses.corral.run",
+			"ClusterRole/corral-manager", "Role/corral-manager", "Role/corral-leader-election", "Service/corral-metrics",
+			"ServiceAccount/corral", "ValidatingAdmissionPolicy/corral-runnerclass",
+			"ValidatingAdmissionPolicyBinding/corral-runnerclass", "ClusterRole/corral-runnerpool-editor"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,14 +97,17 @@ func TestChartObjects(t *testing.T) {
 	}
 }
 
-// TestChartControllerHardened checks the controller pod in every value set: Pod Security
-// restricted, UID 65532, read-only root, no capabilities, RuntimeDefault seccomp, limits,
-// probes on the health port.
+// TestChartControllerHardened checks the controller pod, and the webhook receiver's where
+// it is enabled, in every value set: Pod Security restricted, UID 65532, read-only root,
+// no capabilities, RuntimeDefault seccomp, limits, probes on the health port.
 func TestChartControllerHardened(t *testing.T) {
 	for _, vs := range valueSets() {
 		t.Run(vs.name, func(t *testing.T) {
-			dep := decode[appsv1.Deployment](t, renderChart(t, vs.values).mustGet(t, "Deployment", "corral"))
-			checkControllerPod(t, dep)
+			objs := renderChart(t, vs.values)
+			checkControllerPod(t, decode[appsv1.Deployment](t, objs.mustGet(t, "Deployment", "corral")))
+			if obj := objs.get("Deployment", "corral-webhook"); obj != nil {
+				checkControllerPod(t, decode[appsv1.Deployment](t, obj))
+			}
 		})
 	}
 }
@@ -183,45 +188,76 @@ func checkControllerPod(t *testing.T, dep *appsv1.Deployment) {
 	}
 }
 
-// TestChartServicesReachPorts checks that every Service, the PDB and the Ingress select the
-// controller pods and name ports the container has.
+// TestChartServicesReachPorts checks that every Service, PDB and the Ingress select the pods
+// of exactly one Deployment and name ports its container has: the webhook Service and
+// Ingress reach the receiver's pods, never the controller's.
 func TestChartServicesReachPorts(t *testing.T) {
 	objs := renderChart(t, valuesEverything)
-	dep := decode[appsv1.Deployment](t, objs.mustGet(t, "Deployment", "corral"))
-	podLabels := labels.Set(dep.Spec.Template.Labels)
-	ports := map[string]int32{}
-	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
-		ports[p.Name] = p.ContainerPort
+	deployments := map[string]*appsv1.Deployment{}
+	for _, name := range []string{"corral", "corral-webhook"} {
+		deployments[name] = decode[appsv1.Deployment](t, objs.mustGet(t, "Deployment", name))
 	}
+	ports := func(dep *appsv1.Deployment) map[string]int32 {
+		out := map[string]int32{}
+		for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+			out[p.Name] = p.ContainerPort
+		}
+		return out
+	}
+	// selected returns the one Deployment whose pods sel selects.
+	selected := func(kind, name string, sel labels.Selector) *appsv1.Deployment {
+		var got []string
+		for dname, dep := range deployments {
+			if sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
+				got = append(got, dname)
+			}
+		}
+		if len(got) != 1 {
+			t.Errorf("%s %s selects the pods of %v, want exactly one Deployment", kind, name, got)
+			return nil
+		}
+		return deployments[got[0]]
+	}
+	wantTarget := map[string]string{"corral-metrics": "corral", "corral-webhook": "corral-webhook", "corral-webhook-metrics": "corral-webhook"}
 	for _, obj := range objs.ofKind("Service") {
 		svc := decode[corev1.Service](t, obj)
-		if !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
-			t.Errorf("Service %s does not select the controller pods", svc.Name)
+		dep := selected("Service", svc.Name, labels.SelectorFromSet(svc.Spec.Selector))
+		if dep == nil {
+			continue
+		}
+		if want := wantTarget[svc.Name]; dep.Name != want {
+			t.Errorf("Service %s selects Deployment %s, want %s", svc.Name, dep.Name, want)
 		}
 		for _, p := range svc.Spec.Ports {
-			if _, ok := ports[p.TargetPort.String()]; !ok {
-				t.Errorf("Service %s targets port %q the container lacks (%v)", svc.Name, p.TargetPort.String(), ports)
+			if _, ok := ports(dep)[p.TargetPort.String()]; !ok {
+				t.Errorf("Service %s targets port %q Deployment %s lacks (%v)", svc.Name, p.TargetPort.String(), dep.Name, ports(dep))
 			}
 		}
 	}
-	if got := argValue(dep.Spec.Template.Spec.Containers[0].Args, "--webhook-bind-address"); got != ":"+itoa(ports["webhook"]) {
-		t.Errorf("--webhook-bind-address=%s, container port %d", got, ports["webhook"])
+	web := deployments["corral-webhook"].Spec.Template.Spec.Containers[0]
+	if got := argValue(web.Args, "--webhook-bind-address"); got != ":"+itoa(ports(deployments["corral-webhook"])["webhook"]) {
+		t.Errorf("--webhook-bind-address=%s, container port %d", got, ports(deployments["corral-webhook"])["webhook"])
 	}
-	pdb := decode[policyv1.PodDisruptionBudget](t, objs.mustGet(t, "PodDisruptionBudget", "corral"))
-	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-	if err != nil {
-		t.Fatal(err)
+	if _, ok := ports(deployments["corral"])["webhook"]; ok {
+		t.Error("the controller still has a webhook port")
 	}
-	if !sel.Matches(podLabels) {
-		t.Errorf("PDB selector %v does not select the controller pods", pdb.Spec.Selector)
-	}
-	installer := decode[appsv1.DaemonSet](t, objs.mustGet(t, "DaemonSet", "corral-seccomp-installer"))
-	if sel.Matches(labels.Set(installer.Spec.Template.Labels)) {
-		t.Error("the PDB selects the seccomp installer's pods")
+	for _, name := range []string{"corral", "corral-webhook"} {
+		pdb := decode[policyv1.PodDisruptionBudget](t, objs.mustGet(t, "PodDisruptionBudget", name))
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dep := selected("PodDisruptionBudget", name, sel); dep != nil && dep.Name != name {
+			t.Errorf("PDB %s selects Deployment %s's pods", name, dep.Name)
+		}
+		installer := decode[appsv1.DaemonSet](t, objs.mustGet(t, "DaemonSet", "corral-seccomp-installer"))
+		if sel.Matches(labels.Set(installer.Spec.Template.Labels)) {
+			t.Errorf("PDB %s selects the seccomp installer's pods", name)
+		}
 	}
 	ing := decode[networkingv1.Ingress](t, objs.mustGet(t, "Ingress", "corral-webhook"))
 	path := ing.Spec.Rules[0].HTTP.Paths[0]
-	if path.Path != argValue(dep.Spec.Template.Spec.Containers[0].Args, "--webhook-path") ||
+	if path.Path != argValue(web.Args, "--webhook-path") ||
 		path.Backend.Service.Name != "corral-webhook" || path.Backend.Service.Port.Name != "webhook" {
 		t.Errorf("Ingress path %+v does not route the webhook path to the webhook Service", path)
 	}

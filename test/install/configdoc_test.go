@@ -13,63 +13,88 @@ import (
 )
 
 const (
-	configDoc      = "docs/configuration.md"
-	generatedBegin = "<!-- BEGIN GENERATED: RunnerPool fields (go test ./test/install -run ConfigurationReference -update) -->"
-	generatedEnd   = "<!-- END GENERATED -->"
+	configDoc    = "docs/configuration.md"
+	generatedEnd = "<!-- END GENERATED -->"
 )
 
-// embeddedKubernetesTypes are fields whose type is a Kubernetes core type: the reference
-// names them and does not list their sub-fields.
-func embeddedKubernetesTypes() map[string]string {
-	return map[string]string{
-		"spec.template.affinity":         "Affinity",
-		"spec.template.env":              "[]EnvVar",
-		"spec.template.imagePullSecrets": "[]LocalObjectReference",
-		"spec.template.resources":        "ResourceRequirements",
-		"spec.template.tolerations":      "[]Toleration",
-		"spec.sandbox.seLinuxOptions":    "SELinuxOptions",
-	}
+// referenceOf is one generated field reference of docs/configuration.md: a CRD's spec.
+type referenceOf struct {
+	kind, crd string
+	// embedded are fields whose type is a Kubernetes core type: the reference names them
+	// and does not list their sub-fields.
+	embedded map[string]string
 }
 
-// TestConfigurationReference: the RunnerPool field reference in docs/configuration.md is
-// generated from the CRD, so it lists every field with its type, default, bounds and rules.
-func TestConfigurationReference(t *testing.T) {
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.Unmarshal(readRepoFile(t, "config/crd/bases/corral.run_runnerpools.yaml"), &crd); err != nil {
-		t.Fatal(err)
-	}
-	spec := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
-	var b strings.Builder
-	b.WriteString(generatedBegin + "\n\n")
-	b.WriteString("| Field | Type | Default | Description |\n|---|---|---|---|\n")
-	fieldRows(&b, "spec", spec, true)
-	b.WriteString("\n" + generatedEnd)
-	want := b.String()
+func (r referenceOf) begin() string {
+	return "<!-- BEGIN GENERATED: " + r.kind + " fields (go test ./test/install -run ConfigurationReference -update) -->"
+}
 
+// references are the generated references, in the order the document has them.
+func references() []referenceOf {
+	return []referenceOf{{
+		kind: "RunnerPool", crd: "config/crd/bases/corral.run_runnerpools.yaml",
+		embedded: map[string]string{
+			"spec.template.affinity":         "Affinity",
+			"spec.template.env":              "[]EnvVar",
+			"spec.template.imagePullSecrets": "[]LocalObjectReference",
+			"spec.template.resources":        "ResourceRequirements",
+			"spec.template.tolerations":      "[]Toleration",
+			"spec.sandbox.seLinuxOptions":    "SELinuxOptions",
+		},
+	}, {
+		kind: "RunnerClass", crd: "config/crd/bases/corral.run_runnerclasses.yaml",
+		embedded: map[string]string{
+			"spec.namespaceSelector":                 "LabelSelector",
+			"spec.limits.maxResources":               "ResourceList",
+			"spec.scheduling.tolerations":            "[]Toleration",
+			"spec.network.allowedNamespaceSelectors": "[]LabelSelector",
+		},
+	}}
+}
+
+// TestConfigurationReference: the RunnerPool and RunnerClass field references in
+// docs/configuration.md are generated from the CRDs, so they list every field with its
+// type, default, bounds and rules.
+func TestConfigurationReference(t *testing.T) {
 	doc := string(readRepoFile(t, configDoc))
-	start, end := strings.Index(doc, generatedBegin), strings.Index(doc, generatedEnd)
-	if start < 0 || end < start {
-		t.Fatalf("%s lacks the generated section markers", configDoc)
+	for _, ref := range references() {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.Unmarshal(readRepoFile(t, ref.crd), &crd); err != nil {
+			t.Fatal(err)
+		}
+		spec := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+		var b strings.Builder
+		b.WriteString(ref.begin() + "\n\n")
+		b.WriteString("| Field | Type | Default | Description |\n|---|---|---|---|\n")
+		fieldRows(&b, ref.embedded, "spec", spec, true)
+		b.WriteString("\n" + generatedEnd)
+		want := b.String()
+
+		start := strings.Index(doc, ref.begin())
+		end := start + strings.Index(doc[max(start, 0):], generatedEnd)
+		if start < 0 || end < start {
+			t.Fatalf("%s lacks the generated %s section markers", configDoc, ref.kind)
+		}
+		if got := doc[start : end+len(generatedEnd)]; got != want {
+			if !*update {
+				t.Errorf("%s: the %s reference is stale: run go test ./test/install -run ConfigurationReference -update", configDoc, ref.kind)
+			}
+			doc = doc[:start] + want + doc[end+len(generatedEnd):]
+		}
 	}
-	got := doc[start : end+len(generatedEnd)]
 	if *update {
-		doc = doc[:start] + want + doc[end+len(generatedEnd):]
 		if err := os.WriteFile(filepath.Join(repoRoot(t), configDoc), []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return
-	}
-	if got != want {
-		t.Errorf("%s: the RunnerPool reference is stale: run go test ./test/install -run ConfigurationReference -update", configDoc)
 	}
 }
 
 // fieldRows writes one table row per field under s (recursively), sorted by name.
-func fieldRows(b *strings.Builder, path string, s apiextensionsv1.JSONSchemaProps, required bool) {
+func fieldRows(b *strings.Builder, embedded map[string]string, path string, s apiextensionsv1.JSONSchemaProps, required bool) {
 	if path != "spec" {
-		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", path, typeOf(path, s, required), defaultOf(s), cell(describe(s)))
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", path, typeOf(embedded, path, s, required), defaultOf(s), cell(describe(s)))
 	}
-	if _, ok := embeddedKubernetesTypes()[path]; ok || s.XMapType != nil {
+	if _, ok := embedded[path]; ok || s.XMapType != nil {
 		return
 	}
 	props, req := s.Properties, s.Required
@@ -83,16 +108,16 @@ func fieldRows(b *strings.Builder, path string, s apiextensionsv1.JSONSchemaProp
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		fieldRows(b, path+"."+name, props[name], slices.Contains(req, name))
+		fieldRows(b, embedded, path+"."+name, props[name], slices.Contains(req, name))
 	}
 }
 
 // typeOf describes a field's type.
-func typeOf(path string, s apiextensionsv1.JSONSchemaProps, required bool) string {
+func typeOf(embedded map[string]string, path string, s apiextensionsv1.JSONSchemaProps, required bool) string {
 	t := s.Type
 	switch {
-	case embeddedKubernetesTypes()[path] != "":
-		t = "Kubernetes `" + embeddedKubernetesTypes()[path] + "`"
+	case embedded[path] != "":
+		t = "Kubernetes `" + embedded[path] + "`"
 	case s.XIntOrString:
 		t = "quantity"
 	case s.Type == "array" && s.Items != nil && s.Items.Schema != nil:
@@ -202,5 +227,5 @@ func valueLeaves(v map[string]any, prefix string) []string {
 
 // isFreeMap reports whether a values path is a map of user keys (documented as one value).
 func isFreeMap(path string) bool {
-	return path == "resources"
+	return path == "resources" || path == "webhook.resources"
 }

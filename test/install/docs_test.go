@@ -13,7 +13,7 @@ import (
 
 // installDocs are the docs this package owns and checks.
 func installDocs() []string {
-	return []string{"docs/install.md", "docs/configuration.md", "docs/troubleshooting.md", "docs/argocd.md", "docs/runner-image.md"}
+	return []string{"docs/install.md", "docs/configuration.md", "docs/troubleshooting.md", "docs/argocd.md", "docs/runner-image.md", "docs/security.md"}
 }
 
 // TestTroubleshootingCoversEveryReason: docs/troubleshooting.md has a section for every

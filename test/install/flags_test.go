@@ -52,8 +52,9 @@ func containerFlags(t *testing.T, args []string) []string {
 	return names
 }
 
-// TestFlagsExist: every flag the chart (in every value set) and the kustomize Deployment pass
-// is one cmd/corral defines, so the controller never exits on an unknown flag.
+// TestFlagsExist: every flag the chart (in every value set) and the kustomize Deployments
+// pass is one cmd/corral defines, so neither the controller nor the webhook receiver ever
+// exits on an unknown flag.
 func TestFlagsExist(t *testing.T) {
 	requireInstallTests(t)
 	flags := binaryFlags(t)
@@ -67,10 +68,15 @@ func TestFlagsExist(t *testing.T) {
 	}
 	for _, vs := range valueSets() {
 		t.Run("chart/"+vs.name, func(t *testing.T) {
-			check(t, decode[appsv1.Deployment](t, renderChart(t, vs.values).mustGet(t, "Deployment", "corral")))
+			objs := renderChart(t, vs.values)
+			check(t, decode[appsv1.Deployment](t, objs.mustGet(t, "Deployment", "corral")))
+			if obj := objs.get("Deployment", "corral-webhook"); obj != nil {
+				check(t, decode[appsv1.Deployment](t, obj))
+			}
 		})
 	}
 	t.Run("kustomize", func(t *testing.T) {
 		check(t, decode[appsv1.Deployment](t, renderKustomize(t, "config/default").mustGet(t, "Deployment", "corral")))
+		check(t, decode[appsv1.Deployment](t, renderKustomize(t, "config/with-webhook").mustGet(t, "Deployment", "corral-webhook")))
 	})
 }

@@ -25,7 +25,8 @@ func TestChartStableForGitOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	clusterScoped := map[string]bool{"CustomResourceDefinition": true, "ClusterRole": true,
-		"ClusterRoleBinding": true, "PriorityClass": true, "Namespace": true}
+		"ClusterRoleBinding": true, "PriorityClass": true, "Namespace": true,
+		"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true}
 	for _, vs := range valueSets() {
 		t.Run(vs.name, func(t *testing.T) {
 			first, err := helmTemplate(t, vs.values)

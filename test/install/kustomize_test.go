@@ -12,8 +12,8 @@ import (
 )
 
 // TestKustomizeMatchesChart: `kubectl kustomize config/default` renders the same controller
-// as the chart with default values: the same objects by kind and name, the same pod spec
-// (image tag aside), RBAC rules, Services and CRD.
+// as the chart with default values: the same objects by kind, namespace and name, the same
+// pod spec (image tag aside), RBAC rules, Services, CRDs and admission policy.
 func TestKustomizeMatchesChart(t *testing.T) {
 	chart := renderChart(t, "")
 	kust := renderKustomize(t, "config/default")
@@ -69,9 +69,9 @@ func TestKustomizeMatchesChart(t *testing.T) {
 			if diff := cmp.Diff(c.Spec, k.Spec); diff != "" {
 				t.Errorf("Service %s differs (-chart +kustomize):\n%s", obj.GetName(), diff)
 			}
-		case "CustomResourceDefinition":
+		case "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 			if diff := cmp.Diff(obj.Object["spec"], kobj.Object["spec"]); diff != "" {
-				t.Errorf("CRD %s spec differs (-chart +kustomize):\n%s", obj.GetName(), diff)
+				t.Errorf("%s %s spec differs (-chart +kustomize):\n%s", obj.GetKind(), obj.GetName(), diff)
 			}
 		}
 	}

@@ -36,6 +36,7 @@ func TestCopiesInSync(t *testing.T) {
 	sameFile(t, "config/rbac/role.yaml", "charts/corral/files/rbac/role.yaml")
 	sameFile(t, "config/rbac/role.yaml", "config/default/generated/role.yaml")
 	sameFile(t, "config/seccomp/podman.json", "charts/corral/files/seccomp/podman.json")
+	sameFile(t, "config/admission/runnerclass-policy.yaml", "charts/corral/files/admission/runnerclass-policy.yaml")
 }
 
 // sameFile fails t unless the two repository files have the same bytes.

@@ -36,7 +36,13 @@ metrics:
       release: prometheus
 webhook:
   enabled: true
+  replicaCount: 2
   secretName: github-webhook
+  secretNames: [acme-webhook, acme-app]
+  extraArgs: ["--webhook-queue-size=20000"]
+  serviceAccount:
+    annotations:
+      example.com/role: webhook
   recovery:
     credentialsSecretName: acme-app
     githubURL: https://github.com
@@ -73,9 +79,24 @@ leaderElection:
   enabled: false
 rbac:
   create: false
+  tenantRoles: false
+admissionPolicy:
+  enabled: false
 serviceAccount:
   create: false
   name: corral-existing
+`
+
+	// valuesWebhookNamespaced runs the webhook receiver for two watched namespaces, under an
+	// existing ServiceAccount.
+	valuesWebhookNamespaced = `
+watchNamespaces: [ci, build]
+webhook:
+  enabled: true
+  secretName: corral-webhook
+  serviceAccount:
+    create: false
+    name: corral-webhook-existing
 `
 
 	// valuesLeaseElsewhere keeps the leader-election Lease in another namespace.
@@ -101,6 +122,7 @@ func valueSets() []valueSet {
 		{"namespaced", valuesNamespaced},
 		{"namespaced-own", valuesNamespacedOwn},
 		{"minimal", valuesMinimal},
+		{"webhook-namespaced", valuesWebhookNamespaced},
 		{"lease-elsewhere", valuesLeaseElsewhere},
 	}
 }

@@ -73,6 +73,16 @@ func Start(opts Options) (*Env, error) {
 	return &Env{Config: cfg, Client: c, Scheme: scheme, env: env}, nil
 }
 
+// AddUser returns a config that authenticates as a new user name in groups: the API server
+// authorizes it with RBAC, so it may do only what Roles bound to it grant.
+func (e *Env) AddUser(name string, groups ...string) (*rest.Config, error) {
+	u, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding user %s: %w", name, err)
+	}
+	return u.Config(), nil
+}
+
 // Stop stops the API server and etcd.
 func (e *Env) Stop() error {
 	return e.env.Stop()

@@ -1,4 +1,4 @@
-{{/* Names, labels and the controller's flags. */}}
+{{/* Names, labels and the flags of the controller and the webhook receiver. */}}
 
 {{/* corral.name is the chart name, or nameOverride. */}}
 {{- define "corral.name" -}}
@@ -31,6 +31,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: controller
 {{- end -}}
 
+{{/* corral.webhookSelectorLabels select the webhook receiver's pods. */}}
+{{- define "corral.webhookSelectorLabels" -}}
+{{ include "corral.selectorLabels" . }}
+app.kubernetes.io/component: webhook
+{{- end -}}
+
 {{/* corral.labels go on every object of the release. */}}
 {{- define "corral.labels" -}}
 {{ include "corral.selectorLabels" . }}
@@ -49,6 +55,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
+{{/* corral.webhookServiceAccountName is the webhook receiver's ServiceAccount: not the controller's. */}}
+{{- define "corral.webhookServiceAccountName" -}}
+{{- if .Values.webhook.serviceAccount.create -}}
+{{- default (printf "%s-webhook" (include "corral.fullname" .)) .Values.webhook.serviceAccount.name -}}
+{{- else -}}
+{{- required "webhook.serviceAccount.name is required when webhook.serviceAccount.create is false" .Values.webhook.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* corral.webhookSecretNames are the Secrets of the release namespace the receiver may read: webhook.secretName and webhook.secretNames. */}}
+{{- define "corral.webhookSecretNames" -}}
+{{- $names := list (required "webhook.secretName is required when webhook.enabled is true" .Values.webhook.secretName) -}}
+{{- range .Values.webhook.secretNames -}}
+{{- $names = append $names . -}}
+{{- end -}}
+{{- toYaml (uniq $names) -}}
+{{- end -}}
+
 {{/* corral.image is the controller image reference; a digest wins over the tag. */}}
 {{- define "corral.image" -}}
 {{- if .Values.image.digest -}}
@@ -58,14 +82,57 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* corral.managerRules are the controller's RBAC rules, copied from config/rbac/role.yaml by `make manifests`. */}}
+{{/* corral.generatedRules are the rules of the object of kind .kind in files/rbac/role.yaml, the copy of config/rbac/role.yaml (`make manifests`): controller-gen writes the controller's ClusterRole and the Role of the operator's namespace there. */}}
+{{- define "corral.generatedRules" -}}
+{{- $rules := list -}}
+{{- range $doc := regexSplit "(?m)^---\\s*$" (.root.Files.Get "files/rbac/role.yaml") -1 -}}
+{{- $obj := fromYaml $doc -}}
+{{- if eq (toString $obj.kind) $.kind -}}
+{{- $rules = $obj.rules -}}
+{{- end -}}
+{{- end -}}
+{{- if not $rules -}}
+{{- fail (printf "files/rbac/role.yaml has no %s with rules: run make manifests" .kind) -}}
+{{- end -}}
+{{- toYaml $rules -}}
+{{- end -}}
+
+{{/* corral.managerRules are the controller's rules in every namespace it serves (the generated ClusterRole's). */}}
 {{- define "corral.managerRules" -}}
-{{- $role := .Files.Get "files/rbac/role.yaml" | fromYaml -}}
-{{- toYaml (required "files/rbac/role.yaml has no rules: run make manifests" $role.rules) -}}
+{{- include "corral.generatedRules" (dict "root" . "kind" "ClusterRole") -}}
+{{- end -}}
+
+{{/* corral.operatorNamespaceRules are the controller's rules in its own namespace only (the generated Role's): the metadata of the Secrets there, the RunnerClasses' credentials. */}}
+{{- define "corral.operatorNamespaceRules" -}}
+{{- include "corral.generatedRules" (dict "root" . "kind" "Role") -}}
+{{- end -}}
+
+{{/* corral.clusterScopedResources are the cluster-scoped resources among the controller's rules: with watchNamespaces a ClusterRole grants them, and Roles the rest (test/install checks that every generated resource is on one side). */}}
+{{- define "corral.clusterScopedResources" -}}
+{{- toYaml (list "namespaces" "runnerclasses" "runnerclasses/status") -}}
+{{- end -}}
+
+{{/* corral.splitManagerRules are the controller's rules narrowed to the cluster-scoped resources (.cluster true) or to the namespaced ones (.cluster false). */}}
+{{- define "corral.splitManagerRules" -}}
+{{- $clusterScoped := include "corral.clusterScopedResources" .root | fromYamlArray -}}
+{{- $out := list -}}
+{{- range $rule := include "corral.managerRules" .root | fromYamlArray -}}
+{{- $resources := list -}}
+{{- range $r := $rule.resources -}}
+{{- if eq (has $r $clusterScoped) $.cluster -}}
+{{- $resources = append $resources $r -}}
+{{- end -}}
+{{- end -}}
+{{- if $resources -}}
+{{- $out = append $out (merge (dict "resources" $resources) (omit $rule "resources")) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
 
 {{/* corral.args are the controller's flags: only flags cmd/corral defines (test/install checks them against `corral -help`). */}}
 {{- define "corral.args" -}}
+- --components=controller
 - --metrics-bind-address={{ if .Values.metrics.enabled }}:{{ .Values.metrics.port }}{{ else }}0{{ end }}
 - --health-probe-bind-address=:{{ .Values.healthPort }}
 - --leader-elect={{ .Values.leaderElection.enabled }}
@@ -79,9 +146,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - --zap-log-level={{ .Values.controller.logLevel }}
 - --zap-encoder={{ .Values.controller.logEncoder }}
 {{- if .Values.webhook.enabled }}
-- --webhook-bind-address=:{{ .Values.webhook.port }}
-- --webhook-path={{ .Values.webhook.path }}
-- --webhook-secret={{ .Release.Namespace }}/{{ required "webhook.secretName is required when webhook.enabled is true" .Values.webhook.secretName }}
 {{- with .Values.webhook.recovery.credentialsSecretName }}
 - --webhook-recovery-credentials={{ $.Release.Namespace }}/{{ . }}
 {{- end }}
@@ -90,6 +154,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 {{- end }}
 {{- with .Values.controller.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* corral.webhookArgs are the webhook receiver's flags (its own Deployment: no leader election, no controller). */}}
+{{- define "corral.webhookArgs" -}}
+- --components=webhook
+- --metrics-bind-address={{ if .Values.metrics.enabled }}:{{ .Values.metrics.port }}{{ else }}0{{ end }}
+- --health-probe-bind-address=:{{ .Values.healthPort }}
+{{- with .Values.watchNamespaces }}
+- --namespaces={{ join "," . }}
+{{- end }}
+- --zap-log-level={{ .Values.controller.logLevel }}
+- --zap-encoder={{ .Values.controller.logEncoder }}
+- --webhook-bind-address=:{{ .Values.webhook.port }}
+- --webhook-path={{ .Values.webhook.path }}
+- --webhook-secret={{ .Release.Namespace }}/{{ required "webhook.secretName is required when webhook.enabled is true" .Values.webhook.secretName }}
+{{- with .Values.webhook.extraArgs }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
