@@ -85,17 +85,18 @@ func (c *Client) Scope() Scope { return c.scope }
 
 const pageSize = 100
 
+// defaultRunnerGroupID is the ID of every scope's Default runner group.
+const defaultRunnerGroupID = 1
+
 // RunnerGroupID resolves a runner group name (case-insensitively; "" means "Default") to
-// its ID, caching the answer. A repository has only its Default group, ID 1. A missing
-// group is ErrNotFound.
+// its ID, caching the answer. Every scope's Default group has ID 1 on GitHub (and GitHub
+// Enterprise Server), so it costs no call; a repository has no other group. A missing group
+// is ErrNotFound.
 func (c *Client) RunnerGroupID(ctx context.Context, name string) (int64, error) {
-	if name == "" {
-		name = "Default"
+	if name == "" || strings.EqualFold(name, "Default") {
+		return defaultRunnerGroupID, nil
 	}
 	if c.scope.Kind == ScopeRepository {
-		if strings.EqualFold(name, "Default") {
-			return 1, nil
-		}
 		return 0, fmt.Errorf("runner group %q in %s: repositories have only the Default group: %w", name, c.scope, ErrNotFound)
 	}
 	cacheKey := strings.ToLower(name)

@@ -84,11 +84,15 @@ func TestEveryScopeOverGHESPaths(t *testing.T) {
 		path                  string
 		src                   CredentialSource
 		jit, list, del, group string
+		groupName             string // "Default" is known without a lookup
+		groupID               int64
 	}{
-		{"acme/app", appSource("ns/app", app), githubtest.EndpointRepoJIT, githubtest.EndpointRepoRunners, githubtest.EndpointRepoDeleteRunner, ""},
-		{"acme", appSource("ns/app", app), githubtest.EndpointOrgJIT, githubtest.EndpointOrgRunners, githubtest.EndpointOrgDeleteRunner, githubtest.EndpointOrgRunnerGroups},
+		{"acme/app", appSource("ns/app", app), githubtest.EndpointRepoJIT, githubtest.EndpointRepoRunners, githubtest.EndpointRepoDeleteRunner, "", "Default", 1},
+		{"acme", appSource("ns/app", app), githubtest.EndpointOrgJIT, githubtest.EndpointOrgRunners, githubtest.EndpointOrgDeleteRunner, githubtest.EndpointOrgRunnerGroups,
+			"ci", e.srv.AddRunnerGroup(githubtest.Org("acme"), "ci")},
 		{"enterprises/big", CredentialSource{Key: "ns/pat", Data: pat.SecretData()}, githubtest.EndpointEnterpriseJIT,
-			githubtest.EndpointEnterpriseRunners, githubtest.EndpointEnterpriseDeleteRunner, githubtest.EndpointEnterpriseRunnerGroups},
+			githubtest.EndpointEnterpriseRunners, githubtest.EndpointEnterpriseDeleteRunner, githubtest.EndpointEnterpriseRunnerGroups,
+			"ci", e.srv.AddRunnerGroup(githubtest.Scope("enterprises/big"), "ci")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
@@ -97,9 +101,9 @@ func TestEveryScopeOverGHESPaths(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := e.client(t, sc, tc.src)
-			group, err := c.RunnerGroupID(e.ctx, "Default")
-			if err != nil || group != 1 {
-				t.Fatalf("RunnerGroupID = %d, %v", group, err)
+			group, err := c.RunnerGroupID(e.ctx, tc.groupName)
+			if err != nil || group != tc.groupID {
+				t.Fatalf("RunnerGroupID(%q) = %d, %v; want %d", tc.groupName, group, err, tc.groupID)
 			}
 			prefix := RunnerNamePrefix("pool", types.UID("uid-"+tc.path))
 			name := NewRunnerName(prefix)
@@ -245,8 +249,14 @@ func TestRunnerGroupID(t *testing.T) {
 	if again, _ := c.RunnerGroupID(e.ctx, "GPU"); again != gpu || e.srv.CallCount(githubtest.EndpointOrgRunnerGroups) != 2 {
 		t.Errorf("second lookup not cached (%d calls)", e.srv.CallCount(githubtest.EndpointOrgRunnerGroups))
 	}
-	if def, err := c.RunnerGroupID(e.ctx, ""); err != nil || def != 1 {
-		t.Errorf("RunnerGroupID(\"\") = %d, %v", def, err)
+	listed := e.srv.CallCount(githubtest.EndpointOrgRunnerGroups)
+	for _, name := range []string{"", "Default", "DEFAULT"} {
+		if def, err := c.RunnerGroupID(e.ctx, name); err != nil || def != 1 {
+			t.Errorf("RunnerGroupID(%q) = %d, %v", name, def, err)
+		}
+	}
+	if calls := e.srv.CallCount(githubtest.EndpointOrgRunnerGroups) - listed; calls != 0 {
+		t.Errorf("the Default group cost %d listings, want none (its ID is 1)", calls)
 	}
 	if _, err := c.RunnerGroupID(e.ctx, "missing"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `"missing"`) {
 		t.Errorf("missing group: %v", err)
