@@ -83,6 +83,7 @@ func managerOptions(o options, c components, scheme *runtime.Scheme) ctrl.Option
 	cacheOpts := cache.Options{}
 	if c.controller {
 		cacheOpts.ByObject = controller.CacheByObject(o.operatorNS)
+		cacheOpts.DefaultTransform = controller.DefaultTransform()
 	}
 	if ns := splitList(o.namespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -95,6 +96,7 @@ func managerOptions(o options, c components, scheme *runtime.Scheme) ctrl.Option
 		Cache:                   cacheOpts,
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect && c.controller,
 		LeaderElectionID:        "corral.corral.run",
 		LeaderElectionNamespace: o.leaderElectNS,

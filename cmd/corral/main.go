@@ -35,6 +35,7 @@ type options struct {
 	leaderElectNS string
 	namespaces    string
 	operatorNS    string
+	pprofAddr     string
 	showVersion   bool
 	zap           zap.Options
 	controller    controller.Options
@@ -53,11 +54,15 @@ func main() {
 	flag.StringVar(&o.namespaces, "namespaces", "", "Comma-separated namespaces to watch for RunnerPools (default: all).")
 	flag.StringVar(&o.operatorNS, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace: credentials Secrets there may be shared with other namespaces (default: $POD_NAMESPACE).")
 	flag.IntVar(&o.controller.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "RunnerPools reconciled in parallel.")
-	flag.IntVar(&o.controller.CreateConcurrency, "runner-create-concurrency", 8, "Runners of one pool created in parallel.")
+	flag.IntVar(&o.controller.CreateConcurrency, "runner-create-concurrency", controller.DefaultCreateConcurrency,
+		"Runners of one pool created in parallel (each one JIT registration, a pod and a Secret); the GitHub pacer still bounds the rate.")
+	flag.DurationVar(&o.controller.StatusInterval, "status-interval", controller.DefaultStatusInterval,
+		"Least time between two writes of a pool's status that change only its counts: the status is written at most once per interval while runners come and go. Other changes are written at once.")
 	flag.DurationVar(&o.controller.SweepInterval, "sweep-interval", 30*time.Minute, "How often each pool's GitHub registrations are compared with its pods when nothing else calls for it: a safety net. Pools are also swept after an operator restart and while orphan candidates wait out their grace.")
 	flag.DurationVar(&o.controller.OrphanGrace, "orphan-grace", time.Minute, "How long a registration without a pod is left alone before the sweep removes it.")
 	flag.DurationVar(&o.controller.PendingTimeout, "pending-timeout", 10*time.Minute, "How long a runner pod may stay pending before it is replaced.")
 	flag.DurationVar(&o.controller.DrainTimeout, "drain-timeout", 10*time.Minute, "How long deletion waits for GitHub (busy runner, unusable credentials) before finalizers are released with a warning.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address Go's /debug/pprof endpoints bind to, e.g. 127.0.0.1:6060; \"0\" (the default) disables them. They show heap contents: never expose them.")
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	flag.IntVar(&o.github.ContentCreatingPerMinute, "github-content-creating-per-minute", github.DefaultContentCreatingPerMinute,
 		"JIT registrations each credential may make in any minute: Corral paces itself under GitHub's secondary limit (80) instead of hitting it.")

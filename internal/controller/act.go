@@ -123,6 +123,9 @@ func (r *RunnerPoolReconciler) remove(ctx context.Context, o *observation, rm re
 		r.event(o.pool, corev1.EventTypeWarning, reason, "%s; new runners are backed off", rm.failure)
 	case rm.why == whyAbandoned:
 		r.event(o.pool, corev1.EventTypeWarning, rm.why, "removed runner %s without deregistering it: the pool's drain exceeded %s", rm.rp.name(), r.opts().DrainTimeout)
+	case rm.why == whyScaledDown || rm.why == whyOutdated:
+		// Routine: no Event per runner (see createRunner).
+		log.FromContext(ctx).V(1).Info("removed runner", "runner", rm.rp.name(), "why", rm.why)
 	case rm.why != "":
 		r.event(o.pool, corev1.EventTypeNormal, rm.why, "removed runner %s", rm.rp.name())
 	}
@@ -180,6 +183,7 @@ func (r *RunnerPoolReconciler) releasePool(ctx context.Context, pool *corralv1.R
 	}
 	r.expect.forgetPool(pool.UID)
 	r.writes.forget(pool.UID)
+	r.admitted.forget(pool.UID)
 	return nil
 }
 

@@ -28,7 +28,8 @@ const workFolder = "_work"
 // createRunners creates the planned runners, at most CreateConcurrency at a time (one while
 // the forge is being probed after failures). It never takes the pool past desired: victims
 // that turned out busy stayed, and count. A dry run of the pod first lets admission (Pod
-// Security, quota, policy engines) refuse it before any registration is spent.
+// Security, quota, policy engines) refuse it before any registration is spent; a template
+// admitted in the last admissionTTL is not dry-run again (admissions).
 func (r *RunnerPoolReconciler) createRunners(ctx context.Context, o *observation, p plan, f *forgeSession, out *outcome) {
 	n := min(p.create, int(p.desired-p.active)-len(out.busy))
 	if n <= 0 || f.err() != nil {
@@ -73,6 +74,7 @@ func (r *RunnerPoolReconciler) createRunners(ctx context.Context, o *observation
 			}
 			if refused != nil {
 				out.admission = refused
+				r.admitted.forget(o.pool.UID)
 			}
 			out.apiErr = joinErr(out.apiErr, err)
 		})
@@ -125,7 +127,9 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation,
 	if r.ObserveQueuedToPod != nil && k < len(o.demand.QueuedSince) {
 		r.ObserveQueuedToPod(client.ObjectKeyFromObject(o.pool), o.demand.QueuedSince[k])
 	}
-	r.event(o.pool, corev1.EventTypeNormal, "RunnerCreated", "created runner %s", name)
+	// No Event: one per runner would double the pool's API writes (docs/performance.md);
+	// the pool's status and the corral_runners_created_total metric count them.
+	log.FromContext(ctx).V(1).Info("created runner", "runner", name)
 	return true, nil, nil
 }
 
@@ -134,8 +138,13 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation,
 func (r *RunnerPoolReconciler) dryRunPod(ctx context.Context, o *observation) (*metav1.Condition, error) {
 	name := o.prefix + "dryrun"
 	pod := runner.BuildPod(o.class.effective, name, runner.JITSecretName(name))
+	hash := podHash(pod)
+	if r.admitted.fresh(o.pool.UID, hash, o.now) {
+		return nil, nil
+	}
 	err := r.Client.Create(ctx, pod, client.DryRunAll)
 	if err == nil {
+		r.admitted.record(o.pool.UID, hash, o.now)
 		return nil, nil
 	}
 	if refused := admissionRefusal(err); refused != nil {

@@ -168,16 +168,27 @@ func (e *expectations) observe(pool types.UID, runners []runnerPod, now time.Tim
 type ownWrites struct {
 	mu    sync.Mutex
 	pools map[types.UID]corralv1.RunnerPoolStatus
+	// at is when each pool's status was last written (kept after the cache caught up): the
+	// pace of count-only writes. Lost on a restart, which writes at once: safe.
+	at map[types.UID]time.Time
 }
 
-// record remembers st as the status written for pool.
-func (w *ownWrites) record(pool types.UID, st *corralv1.RunnerPoolStatus) {
+// record remembers st as the status written for pool at now.
+func (w *ownWrites) record(pool types.UID, st *corralv1.RunnerPoolStatus, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.pools == nil {
-		w.pools = map[types.UID]corralv1.RunnerPoolStatus{}
+		w.pools, w.at = map[types.UID]corralv1.RunnerPoolStatus{}, map[types.UID]time.Time{}
 	}
 	w.pools[pool] = *withoutDemand(st)
+	w.at[pool] = now
+}
+
+// lastWrite is when pool's status was last written by this process; zero if never.
+func (w *ownWrites) lastWrite(pool types.UID) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.at[pool]
 }
 
 // overlay lays the status last written for pool over what the cache showed, until the
@@ -203,6 +214,7 @@ func (w *ownWrites) forget(pool types.UID) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.pools, pool)
+	delete(w.at, pool)
 }
 
 // withoutDemand is st without the part the webhook receiver writes.

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -182,6 +183,43 @@ var _ = Describe("RunnerPool failures and cleanup", func() {
 
 		Expect(k8s.Delete(ctx, quota)).To(Succeed())
 		eventually(func() []corev1.Pod { return runnerPods(pool) }).Should(HaveLen(1), "quota rejections retry with backoff")
+	})
+
+	It("removes the registrations a quota refuses after the template was admitted, and dry-runs again", func() {
+		ns, app := newNamespace(nil)
+		pool := fakePool("admitted", ns, "acme", gen.WithMinIdle(1), gen.WithMaxRunners(6))
+		Expect(k8s.Create(ctx, pool)).To(Succeed())
+		eventually(func() []corev1.Pod { return runnerPods(pool) }).Should(HaveLen(1))
+		// The dry run admitted the template: the next batch trusts it. Now the namespace is full.
+		quota := &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Name: "full", Namespace: ns},
+			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}},
+		}
+		Expect(k8s.Create(ctx, quota)).To(Succeed())
+		quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}}
+		Expect(k8s.Status().Update(ctx, quota)).To(Succeed())
+		before := fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT)
+		updatePool(pool, func(p *corralv1.RunnerPool) { p.Spec.MinIdle = 5 })
+
+		eventually(poolCondition(pool, corralv1.ConditionScalingBlocked)).Should(And(
+			HaveField("Reason", corralv1.ReasonQuotaExceeded), HaveField("Message", ContainSubstring("exceeded quota"))))
+		spent := fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT) - before
+		Expect(spent).To(BeNumerically("<=", 4), "at most the one batch that trusted the earlier dry run registers runners")
+		Consistently(func() int { return fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT) - before }, "3s").
+			Should(Equal(spent), "after the refusal every attempt dry-runs first and registers nothing")
+		eventually(func() int {
+			live := 0
+			for _, r := range fake.Registrations() {
+				if r.RemovedAt.IsZero() && strings.HasPrefix(r.Name, pool.Name) {
+					live++
+				}
+			}
+			return live
+		}).Should(Equal(1), "every registration of a refused pod was removed: only the running runner's is left")
+		Expect(runnerPods(pool)).To(HaveLen(1))
+
+		Expect(k8s.Delete(ctx, quota)).To(Succeed())
+		eventually(func() []corev1.Pod { return runnerPods(pool) }).Should(HaveLen(5), "the pool scales once the quota is gone")
 	})
 
 	It("waits exactly as long as GitHub's rate limit says", func() {

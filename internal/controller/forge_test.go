@@ -102,7 +102,8 @@ func TestOwnWrites(t *testing.T) {
 	written := pool.Status.DeepCopy()
 	written.History.RunnerFailures = 1
 	written.History.DeprecatedTemplateHash = "abc"
-	w.record(pool.UID, written)
+	t0 := time.Now()
+	w.record(pool.UID, written, t0)
 
 	stale := pool.DeepCopy()
 	stale.Status.Demand = &corralv1.PoolDemand{Queued: "41234567890+250"}
@@ -118,5 +119,12 @@ func TestOwnWrites(t *testing.T) {
 	w.overlay(later)
 	if later.Status.History.RunnerFailures != 5 {
 		t.Errorf("once the cache showed the write, it is trusted again: %+v", later.Status.History)
+	}
+	if got := w.lastWrite(pool.UID); !got.Equal(t0) {
+		t.Errorf("the time of the last write is kept after the cache caught up: %v, want %v", got, t0)
+	}
+	w.forget(pool.UID)
+	if got := w.lastWrite(pool.UID); !got.IsZero() {
+		t.Errorf("a forgotten pool keeps its last write time %v", got)
 	}
 }

@@ -36,7 +36,10 @@ type Demand struct {
 
 // DefaultCreateConcurrency is how many runners of one pool are created in parallel by
 // default.
-const DefaultCreateConcurrency = 8
+const DefaultCreateConcurrency = 20
+
+// DefaultStatusInterval is the default Options.StatusInterval.
+const DefaultStatusInterval = 5 * time.Second
 
 // Options tune the reconciler; zero values take the defaults in withDefaults.
 type Options struct {
@@ -62,6 +65,11 @@ type Options struct {
 	// BusyClaimTTL is how long a webhook's word that a runner took a job is believed before
 	// GitHub is asked: a forged delivery cannot pin a runner busy for longer.
 	BusyClaimTTL time.Duration
+	// StatusInterval is the least time between two status writes of a pool that change only
+	// its counts (runners, idle, busy, pending, queued and the Ready message): a pool's
+	// status is written at most once per interval while runners come and go, never once per
+	// runner. Any other change is written at once.
+	StatusInterval time.Duration
 	// StalledRecheck is how often a class-less pool whose credentials are missing or
 	// refused is tried again (its Secrets, in its own namespace, are not watched).
 	StalledRecheck time.Duration
@@ -86,6 +94,7 @@ func (o Options) withDefaults() Options {
 	def(&o.BusyRecheck, 30*time.Second)
 	def(&o.StalledRecheck, 5*time.Minute)
 	def(&o.BusyClaimTTL, 5*time.Minute)
+	def(&o.StatusInterval, DefaultStatusInterval)
 	return o
 }
 
@@ -112,8 +121,9 @@ type RunnerPoolReconciler struct {
 	Now     func() time.Time
 	Options Options
 
-	expect expectations
-	writes ownWrites
+	expect   expectations
+	writes   ownWrites
+	admitted admissions
 	// started is when this process began reconciling (as the leader, its cache synced):
 	// what is older may have been left half done by an earlier process, so pools last
 	// swept before it are swept at once, and pods created before it have their JIT Secret
@@ -180,13 +190,17 @@ func (r *RunnerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 func (r *RunnerPoolReconciler) finish(ctx context.Context, o *observation, p plan, out outcome) (ctrl.Result, error) {
 	st := computeStatus(o, p, out)
 	r.Metrics.observePool(o.pool, st)
-	if err := r.writeStatus(ctx, o.pool, st); err != nil {
+	deferred, err := r.writeStatus(ctx, o.pool, st, o.now)
+	if err != nil {
 		return ctrl.Result{}, joinErr(out.apiErr, err)
 	}
 	if out.apiErr != nil {
 		return ctrl.Result{}, out.apiErr
 	}
 	requeue := p.requeue
+	if deferred > 0 {
+		requeue = min(nonZero(requeue), deferred)
+	}
 	if out.waiting {
 		requeue = min(nonZero(requeue), r.opts().BusyRecheck)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,10 +92,17 @@ func readyCondition(pool *corralv1.RunnerPool, c counts, desired int32, blocked,
 	return ready
 }
 
-// writeStatus is the reconcile's one status write, made only when something changed.
-func (r *RunnerPoolReconciler) writeStatus(ctx context.Context, pool *corralv1.RunnerPool, st *corralv1.RunnerPoolStatus) error {
+// writeStatus is the reconcile's one status write, made only when something changed. A
+// change of counts only (countsOnly) is written at most once per StatusInterval: it returns
+// how long such a write was deferred, and the reconcile comes back then to make it.
+func (r *RunnerPoolReconciler) writeStatus(ctx context.Context, pool *corralv1.RunnerPool, st *corralv1.RunnerPoolStatus, now time.Time) (time.Duration, error) {
 	if equality.Semantic.DeepEqual(&pool.Status, st) {
-		return nil
+		return 0, nil
+	}
+	if countsOnly(&pool.Status, st) {
+		if wait := r.writes.lastWrite(pool.UID).Add(r.opts().StatusInterval).Sub(now); wait > 0 {
+			return wait, nil
+		}
 	}
 	base := pool.DeepCopy()
 	modified := pool.DeepCopy()
@@ -102,12 +110,30 @@ func (r *RunnerPoolReconciler) writeStatus(ctx context.Context, pool *corralv1.R
 	if err := r.Client.Status().Patch(ctx, modified, client.MergeFrom(base)); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.writes.forget(pool.UID)
-			return nil
+			return 0, nil
 		}
-		return fmt.Errorf("writing status: %w", err)
+		return 0, fmt.Errorf("writing status: %w", err)
 	}
-	r.writes.record(pool.UID, st)
-	return nil
+	r.writes.record(pool.UID, st, now)
+	return 0, nil
+}
+
+// countsOnly reports whether next differs from prev only in what moves with every runner:
+// the counts, and the Ready condition while the pool scales or is reconciled. Nothing a
+// user must act on (a blocked or stalled pool, a new generation, the history the controller
+// decides from) is ever held back. Pure.
+func countsOnly(prev, next *corralv1.RunnerPoolStatus) bool {
+	a, b := prev.DeepCopy(), next.DeepCopy()
+	for _, st := range []*corralv1.RunnerPoolStatus{a, b} {
+		ready := meta.FindStatusCondition(st.Conditions, corralv1.ConditionReady)
+		if ready == nil || (ready.Reason != corralv1.ReasonScaling && ready.Reason != corralv1.ReasonReconciled) {
+			return false
+		}
+		meta.RemoveStatusCondition(&st.Conditions, corralv1.ConditionReady)
+		st.Runners, st.Idle, st.Busy, st.Pending, st.Queued = 0, 0, 0, 0, 0
+		setDemand(st, &corralv1.RunnerPoolStatus{})
+	}
+	return equality.Semantic.DeepEqual(a, b)
 }
 
 func firstLine(s string) string {

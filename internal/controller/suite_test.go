@@ -108,6 +108,7 @@ var suiteOptions = controller.Options{
 	BusyRecheck:    300 * time.Millisecond,
 	StalledRecheck: 2 * time.Second,
 	BusyClaimTTL:   2 * time.Second,
+	StatusInterval: time.Second,
 }
 
 var _ = BeforeSuite(func() {
@@ -148,7 +149,7 @@ func startManager(ctx context.Context) {
 	byObject[&corralv1.RunnerPool{}] = cache.ByObject{Label: notStandalone}
 	mgr, err := ctrl.NewManager(managerConfig, ctrl.Options{
 		Scheme:     env.Scheme,
-		Cache:      cache.Options{ByObject: byObject},
+		Cache:      cache.Options{ByObject: byObject, DefaultTransform: controller.DefaultTransform()},
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: configControllerOptions(),
 	})
