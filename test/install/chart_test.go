@@ -364,3 +364,42 @@ func TestChartSeccompInstallerMatchesConfig(t *testing.T) {
 		t.Error("the installers' ConfigMaps carry different profiles")
 	}
 }
+
+// TestChartGoMemLimit: GOMEMLIMIT is goMemLimitPercent of each container's memory limit,
+// set once; the user's own GOMEMLIMIT replaces it.
+func TestChartGoMemLimit(t *testing.T) {
+	const webhookOn = "webhook: {enabled: true, secretName: s}"
+	for _, tc := range []struct {
+		name             string
+		values           []string
+		controller, hook string // "" means unset
+	}{
+		{"defaults: 90 percent of 512Mi and of 256Mi", []string{webhookOn}, "483183820", "241591910"},
+		{"decimal units", []string{webhookOn, "resources: {limits: {cpu: 1, memory: 1G}}\ncontroller: {goMemLimitPercent: 75}"}, "750000000", "201326592"},
+		{"plain bytes", []string{"resources: {limits: {cpu: 1, memory: \"1000000\"}}"}, "900000", ""},
+		{"off", []string{webhookOn, "controller: {goMemLimitPercent: 0}"}, "", ""},
+		{"the user's own", []string{webhookOn, "controller: {extraEnv: [{name: GOMEMLIMIT, value: 400MiB}]}"}, "400MiB", "241591910"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := renderChart(t, tc.values...)
+			for name, want := range map[string]string{"corral": tc.controller, "corral-webhook": tc.hook} {
+				obj := objs.get("Deployment", name)
+				if obj == nil {
+					continue
+				}
+				var got []string
+				for _, e := range decode[appsv1.Deployment](t, obj).Spec.Template.Spec.Containers[0].Env {
+					if e.Name == "GOMEMLIMIT" {
+						got = append(got, e.Value)
+					}
+				}
+				switch {
+				case want == "" && len(got) > 0:
+					t.Errorf("%s: GOMEMLIMIT %v, want none", name, got)
+				case want != "" && (len(got) != 1 || got[0] != want):
+					t.Errorf("%s: GOMEMLIMIT %v, want exactly one, %s", name, got, want)
+				}
+			}
+		})
+	}
+}

@@ -30,6 +30,8 @@ func TestChartSchemaRejects(t *testing.T) {
 		{"bad encoder", "controller: {logEncoder: xml}", "logEncoder"},
 		{"extra arg without --", `controller: {extraArgs: ["-v=2"]}`, "extraArgs"},
 		{"zero reconciles", "controller: {maxConcurrentReconciles: 0}", "maxConcurrentReconciles"},
+		{"GOMEMLIMIT over the limit", "controller: {goMemLimitPercent: 120}", "goMemLimitPercent"},
+		{"GOMEMLIMIT from a fractional limit", "resources: {limits: {cpu: 1, memory: 1.5Gi}}", "cannot derive GOMEMLIMIT"},
 		{"crds.enabled as string", `crds: {enabled: "yes"}`, "enabled"},
 		{"admissionPolicy.enabled as string", `admissionPolicy: {enabled: "yes"}`, "enabled"},
 		{"unknown admissionPolicy key", `admissionPolicy: {validationActions: [Warn]}`, "validationActions"},

@@ -175,3 +175,30 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/*
+corral.goMemLimit is the GOMEMLIMIT of a container, in bytes, from (list $resources $percent):
+$percent % of its memory limit, so that the Go runtime collects harder as it nears the limit
+instead of being OOM-killed. Empty when $percent is 0. Quantities: a plain number of bytes,
+or one with a suffix Ki, Mi, Gi, Ti, k, M, G or T (the kubelet's binary and decimal units).
+*/}}
+{{- define "corral.goMemLimit" -}}
+{{- $res := index . 0 -}}
+{{- $percent := int (index . 1) -}}
+{{- if gt $percent 0 -}}
+{{- $q := toString (required "resources.limits.memory is required" (($res).limits).memory) -}}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 -}}
+{{- $n := $q -}}
+{{- $mult := 1 -}}
+{{- range $suffix, $m := $units -}}
+{{- if and (hasSuffix $suffix $q) (regexMatch "^[0-9]+$" (trimSuffix $suffix $q)) -}}
+{{- $n = trimSuffix $suffix $q -}}
+{{- $mult = $m -}}
+{{- end -}}
+{{- end -}}
+{{- if not (regexMatch "^[0-9]+$" $n) -}}
+{{- fail (printf "cannot derive GOMEMLIMIT from the memory limit %q: use a whole number with Ki, Mi, Gi, Ti, k, M, G or T, or set goMemLimitPercent to 0" $q) -}}
+{{- end -}}
+{{- div (mul (int64 $n) (int64 $mult) $percent) 100 -}}
+{{- end -}}
+{{- end -}}
