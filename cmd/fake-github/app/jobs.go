@@ -203,15 +203,34 @@ func (d *dispatcher) tick(ctx context.Context) {
 	}
 }
 
+// get is a snapshot of job id.
+func (d *dispatcher) get(id int64) (Job, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j := d.findLocked(id)
+	if j == nil {
+		return Job{}, false
+	}
+	return j.snapshot(), true
+}
+
+// findLocked is job id, nil when there is none (d.jobs is sorted by ID).
+func (d *dispatcher) findLocked(id int64) *job {
+	i := sort.Search(len(d.jobs), func(i int) bool { return d.jobs[i].ID >= id })
+	if i == len(d.jobs) || d.jobs[i].ID != id {
+		return nil
+	}
+	return d.jobs[i]
+}
+
 // sent records when the first delivery of action for job id went out.
 func (d *dispatcher) sent(id int64, action string, at time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	i := sort.Search(len(d.jobs), func(i int) bool { return d.jobs[i].ID >= id })
-	if i == len(d.jobs) || d.jobs[i].ID != id {
+	j := d.findLocked(id)
+	if j == nil {
 		return
 	}
-	j := d.jobs[i]
 	if j.Delivered == nil {
 		j.Delivered = map[string]time.Time{}
 	}

@@ -140,6 +140,12 @@ func TestServerPlaysAJobAndSignsItsDeliveries(t *testing.T) {
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("Jobs = %+v, %v", jobs, err)
 	}
+	if one, err := c.Job(ctx, jobs[0].ID); err != nil || one.ID != jobs[0].ID || one.State != JobCompleted {
+		t.Errorf("Job(%d) = %+v, %v", jobs[0].ID, one, err)
+	}
+	if _, err := c.Job(ctx, 1); err == nil {
+		t.Error("Job(1): no error for a job that does not exist")
+	}
 	sent := jobs[0].Delivered
 	if q, p, c := sent["queued"], sent["in_progress"], sent["completed"]; q.IsZero() || p.Before(q) || c.Before(p) {
 		t.Errorf("delivery times %v: want queued <= in_progress <= completed, all set", sent)
