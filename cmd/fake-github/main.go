@@ -2,6 +2,7 @@
 // local demo and the end-to-end suite, and drives it:
 //
 //	fake-github serve --dir .cache/fake-github --kubeconfig $KUBECONFIG --webhook-url http://127.0.0.1:8082/webhook
+//	fake-github serve --apps 4 ...                                # 4 Apps on the org: Secrets github-app, github-app-2, ...
 //	fake-github queue -count 5 -labels self-hosted,linux,demo     # jobs GitHub hands to idle runners
 //	fake-github jobs | runners | registrations | deliveries | calls | stats | info
 //	fake-github fault -probability 0.3 -statuses 500,503,429   # random errors; clear-faults ends them

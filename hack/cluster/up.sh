@@ -20,6 +20,8 @@
 #                starts, e.g. hack/cluster/install: its garbage collector then watches those
 #                custom resources from the start (it discovers new kinds only every 30 s, so
 #                objects owned by a custom resource created earlier are collected late)
+#   AUDIT_POLICY an audit policy file: the API server then logs the events it selects, as
+#                JSON lines, to $D/logs/audit.log (test/bench counts corral's writes there)
 #   OWNER_PID    when set, a watchdog runs down.sh as soon as this process is gone (tests
 #                that die without cleaning up leave nothing behind)
 #   READY_TIMEOUT seconds to wait for each component (default 90)
@@ -157,7 +159,12 @@ etcd_ready() { curl -sf "http://127.0.0.1:$ETCD_PORT/health"; }
 
 run_apiserver() {
   write_kubeconfig
-  start kube-apiserver "$BIN/kube-apiserver" \
+  local audit=()
+  if [ -n "${AUDIT_POLICY:-}" ]; then
+    rm -f "$D/logs/audit.log" # this API server's events only
+    audit=(--audit-policy-file="$AUDIT_POLICY" --audit-log-path="$D/logs/audit.log" --audit-log-format=json)
+  fi
+  start kube-apiserver "$BIN/kube-apiserver" "${audit[@]}" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" --advertise-address=127.0.0.1 \
     --cert-dir="$D/pki" \

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,6 +18,9 @@ import (
 
 // operatorNamespace is where config/default installs Corral's ServiceAccount and RBAC.
 const operatorNamespace = harness.OperatorNamespace
+
+// corralUser is corral's ServiceAccount as the API server names it (testdata/audit-policy.yaml).
+const corralUser = "system:serviceaccount:" + operatorNamespace + ":corral"
 
 // environment is what the harness started: a local kwok cluster, two fake GitHubs (one with
 // GitHub's published limits and webhooks, one with relaxed limits for the scale phase) and
@@ -33,6 +37,10 @@ type environment struct {
 	corral            *harness.Corral
 	metricsURL        string
 	cfg               config
+
+	audit    *auditTrail // corral's writes, from the API server's audit log
+	chartEnv []string    // what the chart sets in corral's environment (chartRuntimeEnv)
+	prof     *profiler   // nil when corral serves no profiles
 }
 
 // setUp builds the binaries and starts the cluster, the fakes and corral.
@@ -49,8 +57,33 @@ func setUp(ctx context.Context, cfg config) (*environment, error) {
 		harness.Step{Name: "start the cluster", Run: e.startCluster},
 		harness.Step{Name: "install Corral", Run: e.install},
 		harness.Step{Name: "start the fake GitHubs", Run: e.startFakes},
-		harness.Step{Name: "start corral", Run: func(context.Context) error { return e.corral.Start() }},
+		harness.Step{Name: "start corral", Run: e.startCorral},
 	)
+}
+
+// startCorral starts corral as the chart runs it (its GOMEMLIMIT and GOGC, then
+// -corral-env), with its profile endpoints when the binary has the flag.
+func (e *environment) startCorral(ctx context.Context) error {
+	if e.cfg.helm != "" {
+		env, err := chartRuntimeEnv(ctx, e.cfg.helm)
+		if err != nil {
+			return err
+		}
+		e.chartEnv = env
+	}
+	e.corral.Options.Env = mergeEnv(e.chartEnv, e.cfg.corralEnv)
+	if e.cfg.profiles {
+		if harness.HasFlag(ctx, e.corral.Options.Bin, harness.PprofFlag) {
+			e.corral.Options.Pprof = true
+			e.prof = newProfiler(e.corral.PprofURL(), filepath.Join(e.work, "profiles"))
+		} else {
+			logf("corral has no %s flag: no profiles", harness.PprofFlag)
+		}
+	}
+	if err := e.prof.reset(); err != nil {
+		return err
+	}
+	return e.corral.Start()
 }
 
 // tearDown stops everything setUp started, in reverse order.
@@ -79,11 +112,13 @@ func (e *environment) startCluster(ctx context.Context) error {
 	e.cluster, err = harness.StartCluster(ctx, harness.ClusterOptions{
 		Dir: filepath.Join(harness.RepoRoot(), ".cache", "bench-cluster"), K8sBin: e.cfg.k8sBin,
 		Nodes: filepath.Join(harness.RepoRoot(), "test", "bench", "testdata", "nodes.yaml"), QPS: 500, Burst: 1000,
+		AuditPolicy: filepath.Join(harness.RepoRoot(), "test", "bench", "testdata", "audit-policy.yaml"),
 	})
 	if err != nil {
 		return err
 	}
 	e.cs, e.k8s = e.cluster.Clientset, e.cluster.Client
+	e.audit = newAuditTrail(e.cluster.AuditLog, corralUser)
 	return nil
 }
 
@@ -110,7 +145,8 @@ func (e *environment) startFakes(ctx context.Context) error {
 	e.fake, err = harness.StartFakeGitHub(harness.FakeOptions{Bin: bin, Dir: filepath.Join(e.work, "fake-github"),
 		LogDir: filepath.Join(e.work, "logs"),
 		Args: []string{"--kubeconfig", e.cluster.Kubeconfig, "--webhook-url", e.corral.WebhookURL(),
-			"--namespace", nsLimits, "--job-duration", e.cfg.jobDuration.String(), "--dispatch-interval", "100ms"}})
+			"--namespace", nsLimits, "--job-duration", e.cfg.jobDuration.String(), "--dispatch-interval", "100ms",
+			"--apps", strconv.Itoa(e.cfg.maxCredentials())}})
 	if err != nil {
 		return err
 	}

@@ -100,6 +100,19 @@ func (pt *podTimes) pool(name string) (created, running []time.Time, live int) {
 	return created, running, live
 }
 
+// pods returns the pool's pods seen so far, by name.
+func (pt *podTimes) pods(pool string) map[string]podSeen {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	out := map[string]podSeen{}
+	for name, s := range pt.created {
+		if s.pool == pool {
+			out[name] = s
+		}
+	}
+	return out
+}
+
 func sortTimes(ts []time.Time) { sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) }) }
 
 // latencies pairs the i-th start with the i-th event (runners are interchangeable: GitHub

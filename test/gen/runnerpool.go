@@ -91,6 +91,16 @@ func WithCredentials(name string) PoolModifier {
 	}
 }
 
+// WithAdditionalCredentials sets spec.github.additionalCredentialsSecretRefs (nil for none).
+func WithAdditionalCredentials(names ...string) PoolModifier {
+	return func(p *corralv1.RunnerPool) {
+		p.Spec.GitHub.AdditionalCredentialsSecretRefs = nil
+		for _, n := range names {
+			p.Spec.GitHub.AdditionalCredentialsSecretRefs = append(p.Spec.GitHub.AdditionalCredentialsSecretRefs, corralv1.LocalSecretRef{Name: n})
+		}
+	}
+}
+
 // WithLabels sets the runner labels.
 func WithLabels(labels ...string) PoolModifier {
 	return func(p *corralv1.RunnerPool) { p.Spec.Labels = labels }

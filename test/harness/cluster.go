@@ -33,6 +33,9 @@ type ClusterOptions struct {
 	// QPS and Burst of the clients; client-go's defaults when 0.
 	QPS   float32
 	Burst int
+	// AuditPolicy, when set, is the API server's audit policy file: it then writes the
+	// events the policy selects, as JSON lines, to Cluster.AuditLog (ReadAudit reads them).
+	AuditPolicy string
 }
 
 // Cluster is a local control plane: started by StartCluster (and stopped by Stop), or one
@@ -41,10 +44,12 @@ type Cluster struct {
 	Dir, K8sBin string
 	// Kubeconfig is the admin kubeconfig.
 	Kubeconfig string
-	Config     *rest.Config
-	Client     client.WithWatch
-	Clientset  kubernetes.Interface
-	own        bool
+	// AuditLog is the API server's audit log (ClusterOptions.AuditPolicy); empty without one.
+	AuditLog  string
+	Config    *rest.Config
+	Client    client.WithWatch
+	Clientset kubernetes.Interface
+	own       bool
 }
 
 // StartCluster checks the binaries and runs hack/cluster/up.sh in o.Dir; the cluster stops
@@ -65,6 +70,9 @@ func StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 	if o.Install {
 		cmd.Env = append(cmd.Env, "INSTALL="+filepath.Join(root, "hack", "cluster", "install"))
 	}
+	if o.AuditPolicy != "" {
+		cmd.Env = append(cmd.Env, "AUDIT_POLICY="+o.AuditPolicy)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("hack/cluster/up.sh: %w\n%s", err, out)
 	}
@@ -82,6 +90,9 @@ func ReuseCluster(o ClusterOptions) (*Cluster, error) { return connect(o, false)
 
 func connect(o ClusterOptions, own bool) (*Cluster, error) {
 	c := &Cluster{Dir: o.Dir, K8sBin: K8sBin(o.K8sBin), Kubeconfig: filepath.Join(o.Dir, "kubeconfig"), own: own}
+	if o.AuditPolicy != "" {
+		c.AuditLog = filepath.Join(o.Dir, "logs", "audit.log")
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
 		return c, fmt.Errorf("loading %s: %w", c.Kubeconfig, err)

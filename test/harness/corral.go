@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -20,8 +21,11 @@ type CorralOptions struct {
 	// WebhookSecret names the webhook secret Secret in the operator's namespace; set, it
 	// enables the webhook receiver on WebhookAddr at WebhookPath.
 	WebhookSecret string
-	// Env is added to the process's environment (e.g. CORRAL_FAILPOINTS).
+	// Env is added to the process's environment (e.g. CORRAL_FAILPOINTS, GOMEMLIMIT).
 	Env []string
+	// Pprof serves Go's profiles on PprofAddr (--pprof-bind-address): set it only for a
+	// binary that has the flag (HasFlag).
+	Pprof bool
 	// Args are further flags.
 	Args []string
 }
@@ -33,8 +37,8 @@ const WebhookPath = "/webhook"
 type Corral struct {
 	// Options may be changed before a Start, e.g. to enable the webhook receiver once the
 	// fake GitHub named its secret.
-	Options                             CorralOptions
-	MetricsAddr, ProbeAddr, WebhookAddr string
+	Options                                        CorralOptions
+	MetricsAddr, ProbeAddr, WebhookAddr, PprofAddr string
 	// Proc is the current process; nil before the first Start.
 	Proc *Process
 	// Starts counts the Start calls.
@@ -48,7 +52,7 @@ func NewCorral(o CorralOptions) (*Corral, error) {
 		o.Name = "corral"
 	}
 	c := &Corral{Options: o}
-	for _, addr := range []*string{&c.MetricsAddr, &c.ProbeAddr, &c.WebhookAddr} {
+	for _, addr := range []*string{&c.MetricsAddr, &c.ProbeAddr, &c.WebhookAddr, &c.PprofAddr} {
 		a, err := FreeAddr()
 		if err != nil {
 			return nil, err
@@ -67,6 +71,14 @@ func (c *Corral) WebhookURL() string { return "http://" + c.WebhookAddr + Webhoo
 // MetricsURL is corral's Prometheus endpoint.
 func (c *Corral) MetricsURL() string { return "http://" + c.MetricsAddr + "/metrics" }
 
+// PprofURL is the base of corral's profile endpoints (.../profile, .../heap), when
+// Options.Pprof is set.
+func (c *Corral) PprofURL() string { return "http://" + c.PprofAddr + "/debug/pprof" }
+
+// PprofFlag is corral's flag for the address of Go's profile endpoints
+// (controller-runtime's manager.Options.PprofBindAddress).
+const PprofFlag = "--pprof-bind-address"
+
 // Webhooks reports whether the webhook receiver is enabled.
 func (c *Corral) Webhooks() bool { return c.Options.WebhookSecret != "" }
 
@@ -82,6 +94,9 @@ func (c *Corral) Args() []string {
 	if c.Webhooks() {
 		args = append(args, "--webhook-bind-address", c.WebhookAddr, "--webhook-path", WebhookPath,
 			"--webhook-secret", OperatorNamespace+"/"+c.Options.WebhookSecret)
+	}
+	if c.Options.Pprof {
+		args = append(args, PprofFlag, c.PprofAddr)
 	}
 	return append(args, c.Options.Args...)
 }
@@ -132,6 +147,13 @@ func (c *Corral) Stop() {
 
 // HasWebhookReceiver reports whether the corral binary has the webhook receiver's flags.
 func HasWebhookReceiver(ctx context.Context, bin string) bool {
+	return HasFlag(ctx, bin, "--webhook-secret")
+}
+
+// HasFlag reports whether the corral binary lists flag (e.g. "--pprof-bind-address") in its
+// --help.
+func HasFlag(ctx context.Context, bin, flag string) bool {
 	help, _ := exec.CommandContext(ctx, bin, "--help").CombinedOutput()
-	return strings.Contains(string(help), "-webhook-secret")
+	listed := regexp.MustCompile(`(?m)^\s+--?` + regexp.QuoteMeta(strings.TrimLeft(flag, "-")) + `(\s|$)`)
+	return listed.Match(help)
 }

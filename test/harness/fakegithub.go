@@ -78,6 +78,20 @@ func (f *FakeGitHub) ApplyWebhookSecret(ctx context.Context, c *Cluster) error {
 	return err
 }
 
+// WithApps makes a pool of this fake use the credentials of its first k Apps (serve --apps):
+// the first App's Secret as credentialsSecretRef, the others as
+// additionalCredentialsSecretRefs. It fails when the fake has fewer Apps.
+func (f *FakeGitHub) WithApps(k int) (gen.PoolModifier, error) {
+	names := f.Info.SecretNames(k)
+	if len(names) < k || k < 1 {
+		return nil, fmt.Errorf("the fake GitHub has %d Apps, not %d: start it with --apps %d", len(f.Info.Apps), k, k)
+	}
+	return func(p *corralv1.RunnerPool) {
+		gen.WithCredentials(names[0])(p)
+		gen.WithAdditionalCredentials(names[1:]...)(p)
+	}, nil
+}
+
 // Pool is a RunnerPool in namespace ns registering with this fake (its org URL, App
 // credentials and CA, applied there with ApplyCredentials), with the given modifiers. UID and
 // generation are left for the API server to assign.

@@ -17,9 +17,12 @@ type Info struct {
 	Org string `json:"org"`
 	// PoolURL is the RunnerPool spec.github.url for Org on this fake (GHES-style).
 	PoolURL string `json:"poolURL"`
-	// AppID and InstallationID identify the fake GitHub App.
+	// AppID and InstallationID identify the fake GitHub App (the first one of Apps).
 	AppID          int64 `json:"appID"`
 	InstallationID int64 `json:"installationID"`
+	// Apps are every App installed on Org (--apps), the one above first, each with its own
+	// credentials Secret in CredentialsManifest and its own rate limits.
+	Apps []AppInfo `json:"apps"`
 	// ControlURL is the base URL of the control API (plain HTTP on loopback).
 	ControlURL string `json:"controlURL"`
 	// WebhookURLs are where workflow_job deliveries go, one picked at random per attempt;
@@ -29,8 +32,8 @@ type Info struct {
 	Dir string `json:"dir"`
 	// CAFile is the PEM certificate that clients of URL must trust.
 	CAFile string `json:"caFile"`
-	// CredentialsManifest holds the App credentials Secret and the CA ConfigMap, without a
-	// namespace: apply it into each pool's namespace.
+	// CredentialsManifest holds the credentials Secret of each App and the CA ConfigMap,
+	// without a namespace: apply it into each pool's namespace.
 	CredentialsManifest string `json:"credentialsManifest"`
 	// WebhookSecretManifest holds the webhook secret Secret for Corral's --webhook-secret,
 	// without a namespace: apply it into the operator's namespace.
@@ -45,6 +48,27 @@ type Info struct {
 	CAConfigMapName    string `json:"caConfigMapName"`
 	WebhookSecretName  string `json:"webhookSecretName"`
 	RecoverySecretName string `json:"recoverySecretName"`
+}
+
+// AppInfo is one fake GitHub App installed on the organization.
+type AppInfo struct {
+	AppID          int64 `json:"appID"`
+	InstallationID int64 `json:"installationID"`
+	// Credential names its installation in the per-credential counts (e.g.
+	// "installation/1002"); JWTCredential the App's own JWT, which mints tokens.
+	Credential    string `json:"credential"`
+	JWTCredential string `json:"jwtCredential"`
+	// SecretName names its credentials Secret in CredentialsManifest.
+	SecretName string `json:"secretName"`
+}
+
+// SecretNames are the credentials Secrets of the first n Apps (all when n exceeds them).
+func (i Info) SecretNames(n int) []string {
+	var out []string
+	for _, a := range i.Apps[:min(n, len(i.Apps))] {
+		out = append(out, a.SecretName)
+	}
+	return out
 }
 
 // JobState is where a workflow job is in its life.
@@ -76,6 +100,9 @@ type Job struct {
 	QueuedAt    time.Time  `json:"queuedAt"`
 	StartedAt   *time.Time `json:"startedAt,omitempty"`
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	// Delivered is when the first delivery of each action (queued, in_progress, completed)
+	// was sent, for latencies measured from GitHub's side.
+	Delivered map[string]time.Time `json:"delivered,omitempty"`
 }
 
 // QueueRequest queues Count jobs (POST /v1/jobs).
@@ -163,6 +190,11 @@ type Stats struct {
 	// Deliveries is every webhook delivery attempt, DeliveriesFailed those not answered 2xx.
 	Deliveries       int `json:"deliveries"`
 	DeliveriesFailed int `json:"deliveriesFailed"`
+	// TokenMints counts the installation tokens minted, by installation ID.
+	TokenMints map[int64]int `json:"tokenMints"`
+	// RateLimited counts the requests a primary or secondary rate limit refused, by
+	// credential (AppInfo.Credential).
+	RateLimited map[string]int `json:"rateLimited"`
 }
 
 // RegistrationRecord is a registration's life (githubtest.Registration) and, with the agent,

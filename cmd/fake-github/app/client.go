@@ -78,6 +78,12 @@ func (c *Client) Jobs(ctx context.Context) ([]Job, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/jobs", nil, &out)
 }
 
+// Job is one job.
+func (c *Client) Job(ctx context.Context, id int64) (Job, error) {
+	var out Job
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/jobs/%d", id), nil, &out)
+}
+
 // Queue queues jobs; their queued deliveries are sent before it returns.
 func (c *Client) Queue(ctx context.Context, req QueueRequest) (QueueResponse, error) {
 	var out QueueResponse

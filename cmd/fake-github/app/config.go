@@ -19,6 +19,10 @@ type Config struct {
 	Dir string
 	// Org is the organization runners register in.
 	Org string
+	// Apps is how many GitHub Apps are installed on Org, each with its own credentials
+	// (and so its own rate limits, as on GitHub); 1 when 0. Only the first one sends
+	// webhook deliveries.
+	Apps int
 	// WebhookURLs receive the App's signed workflow_job deliveries (Corral's webhook
 	// receivers, e.g. one per replica), one picked at random per attempt; none records every
 	// delivery as failed to connect.
@@ -61,6 +65,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ControlListen, "control-listen", "127.0.0.1:0", "Address of the control API (plain HTTP, no authentication: keep it on loopback).")
 	fs.StringVar(&c.Dir, "dir", ".cache/fake-github", "Directory for info.json, env, ca.crt and the Secret manifests.")
 	fs.StringVar(&c.Org, "org", "acme", "Organization the runners register in.")
+	fs.IntVar(&c.Apps, "apps", 1, "GitHub Apps installed on the organization, each with its own credentials Secret in the manifest "+
+		"(--secret-name, then --secret-name-2, ...) and its own rate limits; only the first sends webhook deliveries.")
 	fs.Var(listFlag{&c.WebhookURLs}, "webhook-url", "Corral's webhook receiver URL for workflow_job deliveries (e.g. http://127.0.0.1:8082/webhook); "+
 		"repeat it for several receivers (replicas): each delivery goes to one picked at random.")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "Secret signing the deliveries; random when empty (it is written to webhook-secret.yaml).")
@@ -104,12 +110,18 @@ func (c Config) withDefaults() Config {
 	if c.DispatchInterval <= 0 {
 		c.DispatchInterval = 200 * time.Millisecond
 	}
+	if c.Apps <= 0 {
+		c.Apps = 1
+	}
 	return c
 }
 
 func (c Config) validate() error {
 	if c.Dir == "" {
 		return errors.New("a state directory (--dir) is required")
+	}
+	if c.Apps > maxApps {
+		return fmt.Errorf("%d Apps: at most %d (a pool takes up to 9 credentials)", c.Apps, maxApps)
 	}
 	if c.ContentCreatingPerMinute < 0 || c.SecondaryPoints < 0 || c.RunnersPerPage < 0 {
 		return fmt.Errorf("rate limits and page sizes must not be negative")
@@ -118,6 +130,18 @@ func (c Config) validate() error {
 		return fmt.Errorf("error rate %v is not between 0 and 1", c.ErrorRate)
 	}
 	return nil
+}
+
+// maxApps bounds --apps: a pool names one credentials Secret and up to 8 more.
+const maxApps = 9
+
+// AppSecretName is the name of the i-th App's credentials Secret (from 0): base, then
+// base-2, base-3, ...
+func AppSecretName(base string, i int) string {
+	if i == 0 {
+		return base
+	}
+	return base + "-" + strconv.Itoa(i+1)
 }
 
 // listFlag is a flag that may be repeated; each use appends.

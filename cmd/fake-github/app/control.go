@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/corral-run/corral/internal/github/githubtest"
@@ -36,6 +37,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/runners/{name}/exit", s.exitRunner)
 	mux.HandleFunc("POST /v1/runners/{name}/{action}", s.runnerAction)
 	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, s.jobs.list()) })
+	mux.HandleFunc("GET /v1/jobs/{id}", s.getJob)
 	mux.HandleFunc("POST /v1/jobs", s.queueJobs)
 	mux.HandleFunc("POST /v1/jobs/release", s.releaseJobs)
 	mux.HandleFunc("POST /v1/webhooks", s.sendWebhook)
@@ -154,6 +156,20 @@ func (s *Server) queueJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusOK, resp)
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		fail(w, http.StatusBadRequest, fmt.Errorf("job ID %q is not a number", r.PathValue("id")))
+		return
+	}
+	j, ok := s.jobs.get(id)
+	if !ok {
+		fail(w, http.StatusNotFound, fmt.Errorf("no job %d", id))
+		return
+	}
+	reply(w, http.StatusOK, j)
 }
 
 func (s *Server) releaseJobs(w http.ResponseWriter, r *http.Request) {

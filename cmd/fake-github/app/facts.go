@@ -8,7 +8,11 @@ import "net/http"
 
 func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
 	st := Stats{Registrations: map[string]int{}, Removed: map[string]int{}, FaultAnswers: s.gh.FaultAnswers(),
-		Requests: s.gh.TotalCalls(), RunnerPages: s.pages.Load(), RunnerLaterPages: s.later.Load()}
+		Requests: s.gh.TotalCalls(), RunnerPages: s.pages.Load(), RunnerLaterPages: s.later.Load(),
+		TokenMints: map[int64]int{}, RateLimited: s.gh.RateLimited()}
+	for _, a := range s.apps {
+		st.TokenMints[a.InstallationID] = s.gh.TokenMints(a.InstallationID)
+	}
 	for _, j := range s.jobs.list() {
 		switch j.State {
 		case JobQueued:

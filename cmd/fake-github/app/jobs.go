@@ -92,9 +92,11 @@ func (d *dispatcher) queue(ctx context.Context, req QueueRequest) (QueueResponse
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			at := time.Now()
 			ok := d.send(ctx, "queued", j.Job).Succeeded()
 			d.mu.Lock()
 			defer d.mu.Unlock()
+			j.Delivered = map[string]time.Time{"queued": at}
 			if ok {
 				resp.Delivered++
 			} else {
@@ -106,7 +108,7 @@ func (d *dispatcher) queue(ctx context.Context, req QueueRequest) (QueueResponse
 	wg.Wait()
 	d.mu.Lock()
 	for _, j := range created {
-		resp.Jobs = append(resp.Jobs, j.Job)
+		resp.Jobs = append(resp.Jobs, j.snapshot())
 	}
 	d.mu.Unlock()
 	d.log.Info("jobs queued", "count", count, "labels", strings.Join(req.Labels, ","), "hold", req.Hold, "delivered", resp.Delivered)
@@ -119,7 +121,17 @@ func (d *dispatcher) list() []Job {
 	defer d.mu.Unlock()
 	out := make([]Job, 0, len(d.jobs))
 	for _, j := range d.jobs {
-		out = append(out, j.Job)
+		out = append(out, j.snapshot())
+	}
+	return out
+}
+
+// snapshot is a copy of the job that later changes do not touch; the caller holds d.mu.
+func (j *job) snapshot() Job {
+	out := j.Job
+	out.Delivered = make(map[string]time.Time, len(j.Delivered))
+	for action, at := range j.Delivered {
+		out.Delivered[action] = at
 	}
 	return out
 }
@@ -181,12 +193,49 @@ func (d *dispatcher) tick(ctx context.Context) {
 	d.outbox = nil
 	d.mu.Unlock()
 	for _, ev := range out {
+		d.sent(ev.job.ID, ev.action, time.Now())
 		d.send(ctx, ev.action, ev.job)
 		if ev.exit && d.pods != nil {
 			if err := d.pods.exit(ctx, ev.job.Runner, 0); err != nil {
 				d.log.Warn("runner pod did not exit", "runner", ev.job.Runner, "error", err.Error())
 			}
 		}
+	}
+}
+
+// get is a snapshot of job id.
+func (d *dispatcher) get(id int64) (Job, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j := d.findLocked(id)
+	if j == nil {
+		return Job{}, false
+	}
+	return j.snapshot(), true
+}
+
+// findLocked is job id, nil when there is none (d.jobs is sorted by ID).
+func (d *dispatcher) findLocked(id int64) *job {
+	i := sort.Search(len(d.jobs), func(i int) bool { return d.jobs[i].ID >= id })
+	if i == len(d.jobs) || d.jobs[i].ID != id {
+		return nil
+	}
+	return d.jobs[i]
+}
+
+// sent records when the first delivery of action for job id went out.
+func (d *dispatcher) sent(id int64, action string, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j := d.findLocked(id)
+	if j == nil {
+		return
+	}
+	if j.Delivered == nil {
+		j.Delivered = map[string]time.Time{}
+	}
+	if _, ok := j.Delivered[action]; !ok {
+		j.Delivered[action] = at
 	}
 }
 

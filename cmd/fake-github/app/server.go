@@ -29,8 +29,9 @@ import (
 type Server struct {
 	cfg    Config
 	gh     *githubtest.Server
-	app    githubtest.App
-	secret string // signs the webhook deliveries
+	app    githubtest.App   // the first App: it sends the webhook deliveries
+	apps   []githubtest.App // every App, app first
+	secret string           // signs the webhook deliveries
 	info   Info
 	jobs   *dispatcher
 	agent  *agent // nil without a kubeconfig
@@ -71,7 +72,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			s.later.Add(1)
 		}
 	})
-	s.app = gh.AddApp(githubtest.AppOptions{Installation: githubtest.InstallationOptions{Owner: cfg.Org}})
+	if s.apps, err = addApps(gh, cfg.Org, cfg.Apps); err != nil {
+		return err
+	}
+	s.app = s.apps[0]
 	secret := cfg.WebhookSecret
 	if secret == "" {
 		if secret, err = randomHex(20); err != nil {
@@ -91,6 +95,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		SecretName: cfg.SecretName, CAConfigMapName: cfg.CAConfigMapName, WebhookSecretName: cfg.WebhookSecretName,
 		RecoverySecretName: cfg.RecoverySecretName,
 	}
+	for i, a := range s.apps {
+		s.info.Apps = append(s.info.Apps, AppInfo{AppID: a.ID, InstallationID: a.InstallationID, Credential: a.Credential,
+			JWTCredential: githubtest.AppCredential(a.ID), SecretName: AppSecretName(cfg.SecretName, i)})
+	}
 	s.jobs = newDispatcher(gh, s.deliver, cfg.JobDuration, log)
 	if cfg.Kubeconfig != "" {
 		if s.agent, err = newAgent(cfg.Kubeconfig, cfg.Namespace, gh, s.jobs, log); err != nil {
@@ -101,7 +109,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		s.jobs.pods = s.agent
 	}
-	if err := writeState(cfg.Dir, &s.info, s.app, gh.CACertPEM(), secret); err != nil {
+	if err := writeState(cfg.Dir, &s.info, s.apps, gh.CACertPEM(), secret); err != nil {
 		return err
 	}
 
@@ -123,6 +131,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("stopping the control API: %w", err)
 	}
 	return nil
+}
+
+// addApps installs n GitHub Apps on org, each with a key of its own (the first one the
+// fake's shared key), as separate Apps are: separate credentials, separate rate limits.
+func addApps(gh *githubtest.Server, org string, n int) ([]githubtest.App, error) {
+	apps := make([]githubtest.App, 0, n)
+	for i := range n {
+		var key []byte
+		if i > 0 {
+			var err error
+			if key, err = githubtest.NewPrivateKeyPEM(); err != nil {
+				return nil, fmt.Errorf("App %d: %w", i+1, err)
+			}
+		}
+		apps = append(apps, gh.AddApp(githubtest.AppOptions{PrivateKeyPEM: key, Installation: githubtest.InstallationOptions{Owner: org}}))
+	}
+	return apps, nil
 }
 
 // deliver sends one workflow_job delivery for j as GitHub would, and logs the outcome.

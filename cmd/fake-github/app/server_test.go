@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -50,20 +51,21 @@ func (rc *receiver) got() ([]string, int) {
 	return append([]string(nil), rc.actions...), rc.bad
 }
 
-// startServer runs a fake GitHub until the test ends and returns its Info and a client.
-func startServer(t *testing.T, webhookURL string) (Info, *Client) {
+// startServer runs a fake GitHub until the test ends and returns its Info and a client;
+// mods change its Config.
+func startServer(t *testing.T, webhookURL string, mods ...func(*Config)) (Info, *Client) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
+	cfg := Config{Dir: dir, WebhookSecret: "s3cret", JobDuration: 10 * time.Millisecond, DispatchInterval: 10 * time.Millisecond}
+	if webhookURL != "" {
+		cfg.WebhookURLs = []string{webhookURL}
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
 	done := make(chan error, 1)
-	go func() {
-		var urls []string
-		if webhookURL != "" {
-			urls = []string{webhookURL}
-		}
-		done <- Run(ctx, Config{Dir: dir, WebhookURLs: urls, WebhookSecret: "s3cret",
-			JobDuration: 10 * time.Millisecond, DispatchInterval: 10 * time.Millisecond}, quiet())
-	}()
+	go func() { done <- Run(ctx, cfg, quiet()) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -134,6 +136,20 @@ func TestServerPlaysAJobAndSignsItsDeliveries(t *testing.T) {
 	if strings.Join(actions, ",") != "queued,in_progress,completed" || bad != 0 {
 		t.Errorf("receiver got %q (%d badly signed), want queued,in_progress,completed all signed", actions, bad)
 	}
+	jobs, err := c.Jobs(ctx)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Jobs = %+v, %v", jobs, err)
+	}
+	if one, err := c.Job(ctx, jobs[0].ID); err != nil || one.ID != jobs[0].ID || one.State != JobCompleted {
+		t.Errorf("Job(%d) = %+v, %v", jobs[0].ID, one, err)
+	}
+	if _, err := c.Job(ctx, 1); err == nil {
+		t.Error("Job(1): no error for a job that does not exist")
+	}
+	sent := jobs[0].Delivered
+	if q, p, c := sent["queued"], sent["in_progress"], sent["completed"]; q.IsZero() || p.Before(q) || c.Before(p) {
+		t.Errorf("delivery times %v: want queued <= in_progress <= completed, all set", sent)
+	}
 	runners, err := c.Runners(ctx)
 	if err != nil || len(runners) != 0 {
 		t.Errorf("Runners = %+v, %v; want none: GitHub removes an ephemeral runner after its job", runners, err)
@@ -171,6 +187,41 @@ func TestServerWritesManifestsForCorral(t *testing.T) {
 	if err != nil || !strings.Contains(string(env), "FAKE_GITHUB_POOL_URL="+info.PoolURL+"\n") {
 		t.Errorf("env file = %q (%v), want FAKE_GITHUB_POOL_URL", env, err)
 	}
+}
+
+func TestServerInstallsSeveralApps(t *testing.T) {
+	info, c := startServer(t, "", func(cfg *Config) { cfg.Apps = 3 })
+	if len(info.Apps) != 3 || info.Apps[0].AppID != info.AppID || info.Apps[0].InstallationID != info.InstallationID {
+		t.Fatalf("Apps = %+v, want 3, the first one the fake's App %d", info.Apps, info.AppID)
+	}
+	if got := strings.Join(info.SecretNames(5), ","); got != "github-app,github-app-2,github-app-3" {
+		t.Errorf("SecretNames = %s", got)
+	}
+	docs := readYAMLDocs(t, info.CredentialsManifest)
+	if len(docs) != 4 {
+		t.Fatalf("credentials manifest has %d documents, want 3 Secrets and the CA ConfigMap", len(docs))
+	}
+	seen := map[string]bool{}
+	for i, a := range info.Apps {
+		var secret corev1.Secret
+		mustUnmarshal(t, docs[i], &secret)
+		id := string(secret.Data["installation-id"])
+		if secret.Name != a.SecretName || id != strconv.FormatInt(a.InstallationID, 10) || seen[id] ||
+			a.Credential != githubtest.InstallationCredential(a.InstallationID) {
+			t.Errorf("Secret %d: %s with installation %s, want %s with a distinct installation %d", i, secret.Name, id, a.SecretName, a.InstallationID)
+		}
+		seen[id] = true
+	}
+	st, err := c.Stats(testContext(t))
+	if err != nil || len(st.TokenMints) != 3 {
+		t.Errorf("Stats.TokenMints = %v, %v; want one count per installation", st.TokenMints, err)
+	}
+}
+
+func testContext(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
 }
 
 func TestControlAPIErrors(t *testing.T) {

@@ -22,7 +22,7 @@ const (
 	EnvFile = "env"
 	// CAFile is the TLS certificate of the API.
 	CAFile = "ca.crt"
-	// CredentialsFile holds the App credentials Secret and the CA ConfigMap.
+	// CredentialsFile holds the Apps' credentials Secrets and the CA ConfigMap.
 	CredentialsFile = "github-credentials.yaml"
 	// WebhookSecretFile holds the webhook secret Secret.
 	WebhookSecretFile = "webhook-secret.yaml"
@@ -35,7 +35,8 @@ const CABundleKey = "ca.crt"
 
 // writeState writes the certificate, the manifests, env and, last, info.json into dir, and
 // completes info with their paths.
-func writeState(dir string, info *Info, app githubtest.App, caPEM []byte, webhookSecret string) error {
+func writeState(dir string, info *Info, apps []githubtest.App, caPEM []byte, webhookSecret string) error {
+	app := apps[0]
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -50,17 +51,19 @@ func writeState(dir string, info *Info, app githubtest.App, caPEM []byte, webhoo
 	info.RecoveryCredentialsManifest = filepath.Join(abs, RecoveryCredentialsFile)
 	_ = os.Remove(filepath.Join(abs, InfoFile)) // a stale one would look ready
 
-	creds, err := manifests(
-		&corev1.Secret{
+	var objs []any
+	for i, a := range apps {
+		objs = append(objs, &corev1.Secret{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: metav1.ObjectMeta{Name: info.SecretName},
-			Data:       app.SecretData(),
-		},
-		&corev1.ConfigMap{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-			ObjectMeta: metav1.ObjectMeta{Name: info.CAConfigMapName},
-			Data:       map[string]string{CABundleKey: string(caPEM)},
+			ObjectMeta: metav1.ObjectMeta{Name: info.Apps[i].SecretName},
+			Data:       a.SecretData(),
 		})
+	}
+	creds, err := manifests(append(objs, &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: info.CAConfigMapName},
+		Data:       map[string]string{CABundleKey: string(caPEM)},
+	})...)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,9 @@ type principal struct {
 // InstallationCredential is the Credential of installation id.
 func InstallationCredential(id int64) string { return "installation/" + strconv.FormatInt(id, 10) }
 
-func appCredential(id int64) string { return "app/" + strconv.FormatInt(id, 10) }
+// AppCredential is the Credential of the App id's own JWT (the one that mints installation
+// tokens) in CallsByCredential and RateLimited.
+func AppCredential(id int64) string { return "app/" + strconv.FormatInt(id, 10) }
 
 // NewPrivateKeyPEM generates an RSA 2048 key in PKCS#1 PEM, as GitHub hands out for Apps.
 func NewPrivateKeyPEM() ([]byte, error) {
@@ -260,7 +262,7 @@ func (s *Server) verifyJWT(raw string) (*principal, *apiError) {
 	if time.Unix(exp, 0).After(now.Add(jwtMaxLifetime + jwtSkew)) {
 		return nil, errJWTTooLong
 	}
-	return &principal{credential: appCredential(appID), appID: appID}, nil
+	return &principal{credential: AppCredential(appID), appID: appID}, nil
 }
 
 // numericClaim reads an integer claim that may be a JSON number or a decimal string (GitHub

@@ -77,6 +77,26 @@ func (s *Server) ClearRateLimits() {
 func (s *Server) rateLimit(w http.ResponseWriter, endpoint string, p *principal) *apiError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	e := s.rateLimitLocked(w, endpoint, p)
+	if e != nil {
+		s.limited[p.credential]++
+	}
+	return e
+}
+
+// RateLimited is how many requests of each credential a primary or secondary rate limit
+// refused (imposed ones included, faults not).
+func (s *Server) RateLimited() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.limited))
+	for cred, n := range s.limited {
+		out[cred] = n
+	}
+	return out
+}
+
+func (s *Server) rateLimitLocked(w http.ResponseWriter, endpoint string, p *principal) *apiError {
 	now := s.nowLocked()
 	b := s.bucketLocked(p.credential, now)
 	limit := s.opts.PrimaryLimit

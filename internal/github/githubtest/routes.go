@@ -220,11 +220,12 @@ func (s *Server) TokenMints(installationID int64) int {
 	return s.mints[installationID]
 }
 
-// ResetCounts zeroes the call and token-mint counters.
+// ResetCounts zeroes the call, token-mint and rate-limited counters.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = map[string]int{}
 	s.credCalls = map[string]map[string]int{}
 	s.mints = map[int64]int{}
+	s.limited = map[string]int{}
 }

@@ -285,6 +285,26 @@ func TestContentCreatingLimit(t *testing.T) {
 	}
 }
 
+func TestRateLimitsArePerCredential(t *testing.T) {
+	srv := newServer(t, githubtest.Options{ContentCreatingPerMinute: 1})
+	first, second := srv.AddPAT(githubtest.PATOptions{}), srv.AddPAT(githubtest.PATOptions{})
+	jit := func(p githubtest.PAT, name string) int {
+		return call(t, srv, http.MethodPost, "/orgs/acme/actions/runners/generate-jitconfig", "Bearer "+p.Token,
+			map[string]any{"name": name, "runner_group_id": 1, "labels": []string{"x"}}).status
+	}
+	got := []int{jit(first, "a"), jit(first, "b"), jit(second, "c"), jit(first, "d")}
+	if want := []int{201, 403, 201, 403}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("statuses %v, want %v: each credential has its own window", got, want)
+	}
+	if limited := srv.RateLimited(); limited[first.Credential] != 2 || limited[second.Credential] != 0 {
+		t.Errorf("RateLimited = %v, want 2 refusals of %s and none of %s", limited, first.Credential, second.Credential)
+	}
+	srv.ResetCounts()
+	if limited := srv.RateLimited(); len(limited) != 0 {
+		t.Errorf("RateLimited after ResetCounts = %v, want empty", limited)
+	}
+}
+
 func TestFaults(t *testing.T) {
 	srv := newServer(t, githubtest.Options{})
 	p := srv.AddPAT(githubtest.PATOptions{})

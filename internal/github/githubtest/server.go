@@ -94,6 +94,7 @@ type Server struct {
 	calls     map[string]int            // endpoint -> calls
 	credCalls map[string]map[string]int // credential -> endpoint -> calls
 	mints     map[int64]int             // installation ID -> tokens minted
+	limited   map[string]int            // credential -> requests a rate limit refused
 
 	primary   map[string]*primaryBucket
 	secondary map[string]*secondaryWindow
@@ -123,6 +124,7 @@ func New(opts Options) *Server {
 		calls:         map[string]int{},
 		credCalls:     map[string]map[string]int{},
 		mints:         map[int64]int{},
+		limited:       map[string]int{},
 		primary:       map[string]*primaryBucket{},
 		secondary:     map[string]*secondaryWindow{},
 		forced:        map[string]forcedLimit{},
