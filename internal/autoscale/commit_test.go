@@ -404,3 +404,98 @@ func TestHandlerAnswersOnlyPersistedDeliveries(t *testing.T) {
 		t.Errorf("%d writes for a burst of %d, want a few (group commit)", len(writes), burst)
 	}
 }
+
+// TestCommitterLetsCompletionsRideAlong: the completion of a job a runner ran waits (up to
+// lazyDelay) to share the next urgent write; everything the controller acts on is written
+// at once; a burst of completions is not slowed down.
+func TestCommitterLetsCompletionsRideAlong(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	done := func(id int64) Event { return Event{JobID: id, Action: "completed", RunnerName: "r-" + string(rune('a'+id))} }
+	timed := func(t *testing.T, c *committer, key types.NamespacedName, evs ...Event) time.Duration {
+		t.Helper()
+		start := time.Now()
+		var commits []*commit
+		for _, ev := range evs {
+			cm, err := c.submit(key, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			commits = append(commits, cm)
+		}
+		for _, cm := range commits {
+			if _, err := cm.wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	for _, tc := range []struct {
+		name     string
+		events   []Event
+		atLeast  time.Duration
+		atMost   time.Duration
+		inWrites int
+	}{
+		{"a lone completion waits", []Event{done(1)}, delay - 50*time.Millisecond, delay + 200*time.Millisecond, 1},
+		{"a queued job is written at once", []Event{{JobID: 1, Action: "queued"}}, 0, 100 * time.Millisecond, 1},
+		{"a job taken is written at once", []Event{{JobID: 1, Action: "in_progress", RunnerName: "r-a"}}, 0, 100 * time.Millisecond, 1},
+		{"a job cancelled before any runner took it is written at once", []Event{{JobID: 1, Action: "completed"}}, 0, 100 * time.Millisecond, 1},
+		{"a burst of completions is written at once", []Event{done(1), done(2), done(3), done(4), done(5), done(6), done(7), done(8)}, 0, 100 * time.Millisecond, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFakeWriter()
+			c := startCommitter(t, w, 0, 100, 4)
+			c.lazyDelay = delay
+			took := timed(t, c, poolA, tc.events...)
+			if took < tc.atLeast || took > tc.atMost {
+				t.Errorf("acknowledged after %s, want between %s and %s", took, tc.atLeast, tc.atMost)
+			}
+			if got := w.writes(poolA); len(got) != tc.inWrites {
+				t.Errorf("writes = %v, want %d", got, tc.inWrites)
+			}
+		})
+	}
+
+	t.Run("a completion shares the next urgent write", func(t *testing.T) {
+		w := newFakeWriter()
+		c := startCommitter(t, w, 0, 100, 4)
+		c.lazyDelay = delay
+		lazyCm, err := c.submit(poolA, done(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if took := timed(t, c, poolA, Event{JobID: 2, Action: "queued"}); took > 100*time.Millisecond {
+			t.Errorf("the queued job waited %s for the completion", took)
+		}
+		if _, err := lazyCm.wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.writes(poolA); len(got) != 1 || len(got[0]) != 2 {
+			t.Errorf("writes = %v, want one write of both jobs", got)
+		}
+	})
+
+	t.Run("a waiting completion fails fast when the committer stops", func(t *testing.T) {
+		w := newFakeWriter()
+		c := newCommitter(w, 0, time.Second, 10, 1, NewMetrics(nil))
+		c.lazyDelay = time.Hour
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		c.begin(ctx)
+		go func() { defer close(stopped); c.finish() }()
+		cm, err := c.submit(poolA, done(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			t.Fatal("the committer did not stop: a lazy event holds its writer")
+		}
+		if _, err := cm.wait(context.Background()); !errors.Is(err, errStopped) {
+			t.Errorf("the unwritten completion was answered %v, want errStopped (503: GitHub delivers it again)", err)
+		}
+	})
+}

@@ -171,6 +171,9 @@ func (r *RunnerPoolReconciler) markBusy(ctx context.Context, pod *corev1.Pod, va
 	if err := r.Client.Patch(ctx, pod, patch); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("marking runner %s busy: %w", pod.Name, err)
 	}
+	if owner := metav1.GetControllerOf(pod); owner != nil {
+		r.expect.marked(owner.UID, pod.UID, value)
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -32,6 +33,55 @@ type expectations struct {
 	// broken names, per pool, pods this process made whose JIT Secret could not be created
 	// and which could not be deleted either: replaced as incomplete.
 	broken map[types.UID]map[string]bool
+	// marks are, per pool and pod UID, the busy marks (AnnotationBusy) this process wrote
+	// that the cache may not show yet: laid over the cached pods, so a reconcile that
+	// overtakes the cache does not patch the same mark again.
+	marks map[types.UID]map[types.UID]string
+}
+
+// marked records that pod of the pool now carries busy mark value.
+func (e *expectations) marked(pool, pod types.UID, value string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.marks == nil {
+		e.marks = map[types.UID]map[types.UID]string{}
+	}
+	if e.marks[pool] == nil {
+		e.marks[pool] = map[types.UID]string{}
+	}
+	e.marks[pool][pod] = value
+}
+
+// overlayMarks lays the busy marks written but not yet shown by the cache over the pool's
+// pods (copies the caller owns), and forgets those the cache shows or whose pod is gone.
+func (e *expectations) overlayMarks(pool types.UID, pods []corev1.Pod) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	marks := e.marks[pool]
+	if len(marks) == 0 {
+		return
+	}
+	present := make(map[types.UID]bool, len(pods))
+	for i := range pods {
+		pod := &pods[i]
+		present[pod.UID] = true
+		value, ok := marks[pod.UID]
+		switch {
+		case !ok:
+		case pod.Annotations[AnnotationBusy] == value:
+			delete(marks, pod.UID)
+		default:
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[AnnotationBusy] = value
+		}
+	}
+	for uid := range marks {
+		if !present[uid] {
+			delete(marks, uid)
+		}
+	}
 }
 
 // expectation is a change the cache does not show yet.
@@ -112,6 +162,7 @@ func (e *expectations) forgetPool(pool types.UID) {
 	defer e.mu.Unlock()
 	delete(e.pools, pool)
 	delete(e.broken, pool)
+	delete(e.marks, pool)
 }
 
 // forgetPod drops what is known of a removed pod.

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/forge"
 )
@@ -126,5 +129,56 @@ func TestOwnWrites(t *testing.T) {
 	w.forget(pool.UID)
 	if got := w.lastWrite(pool.UID); !got.IsZero() {
 		t.Errorf("a forgotten pool keeps its last write time %v", got)
+	}
+}
+
+// TestBusyMarksOverlay: a busy mark just written is seen by the next reconcile even when the
+// cache lags, so it is not patched twice; once the cache shows it, or the pod is gone, it
+// is forgotten.
+func TestBusyMarksOverlay(t *testing.T) {
+	pool := testPool()
+	mk := func(suffix string, uid types.UID) corev1.Pod {
+		p := runnerFixture(pool, suffix, 1)
+		p.UID = uid
+		return p
+	}
+	var e expectations
+	claim := busyClaim(t0)
+	e.marked(pool.UID, "a", claim)
+	e.marked(pool.UID, "gone", claim)
+
+	lagging := []corev1.Pod{mk("aaaaa", "a"), mk("bbbbb", "b")}
+	e.overlayMarks(pool.UID, lagging)
+	if got := lagging[0].Annotations[AnnotationBusy]; got != claim {
+		t.Fatalf("the lagging pod's mark = %q, want the one written, %q", got, claim)
+	}
+	if _, ok := lagging[1].Annotations[AnnotationBusy]; ok {
+		t.Errorf("a pod nothing was written to got a mark")
+	}
+	demand := Demand{BusyRunners: map[string]bool{lagging[0].Name: true}}
+	if p := planPool(observed(pool, demand, lagging...), Options{}.withDefaults()); len(p.marks) != 0 {
+		t.Errorf("the overtaking reconcile patches the mark again: %v", p.marks)
+	}
+	if _, ok := e.marks[pool.UID]["gone"]; ok {
+		t.Errorf("the mark of a pod no longer listed is kept")
+	}
+
+	caughtUp := []corev1.Pod{mk("aaaaa", "a")}
+	caughtUp[0].Annotations[AnnotationBusy] = claim
+	e.overlayMarks(pool.UID, caughtUp)
+	if len(e.marks[pool.UID]) != 0 {
+		t.Errorf("marks the cache shows are kept: %v", e.marks[pool.UID])
+	}
+	// Later marks come from the cache alone: GitHub confirming the claim, say.
+	later := []corev1.Pod{mk("aaaaa", "a")}
+	later[0].Annotations[AnnotationBusy] = BusyConfirmed
+	e.overlayMarks(pool.UID, later)
+	if got := later[0].Annotations[AnnotationBusy]; got != BusyConfirmed {
+		t.Errorf("a settled mark overrides the cache: %q", got)
+	}
+	e.marked(pool.UID, "a", BusyConfirmed)
+	e.forgetPool(pool.UID)
+	if e.marks[pool.UID] != nil {
+		t.Errorf("forgetPool keeps marks")
 	}
 }

@@ -162,6 +162,7 @@ func (r *RunnerPoolReconciler) observe(ctx context.Context, pool *corralv1.Runne
 	if r.DemandOf != nil {
 		o.demand = r.DemandOf(pool, o.now)
 	}
+	r.expect.overlayMarks(pool.UID, pods.Items)
 	o.runners = classify(cv.effective, pods.Items, o.demand.BusyRunners, jit)
 	o.runners, o.inFlight = r.expect.observe(pool.UID, o.runners, o.now)
 	return o, nil
