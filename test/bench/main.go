@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-run/corral/internal/controller"
 	"github.com/corral-run/corral/internal/github/githubtest"
 	"github.com/corral-run/corral/test/harness"
 )
@@ -89,8 +90,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.others, "others", 0, "Unrelated pods of the scale phase (full: 10000; smoke: 100).")
 	fs.DurationVar(&c.idle, "idle", 0, "Window of the nothing-to-do phase (full: 60s; smoke: 5s).")
 	fs.DurationVar(&c.steady, "steady", 0, "Window measured at scale once every runner runs (full: 60s; smoke: 5s).")
-	fs.DurationVar(&c.statusInterval, "status-interval", 0, "The interval at which the controller promises to write a pool's status at most once; "+
-		"0 judges only that it is not written once per runner.")
+	fs.DurationVar(&c.statusInterval, "status-interval", controller.DefaultStatusInterval, "corral's --status-interval: count-only status writes of a pool at most once per interval, as judged.")
 	corralFlags := fs.String("corral-flags", "", "Extra space-separated flags for corral, e.g. --runner-create-concurrency=16.")
 	fs.Var(envFlag{&c.corralEnv}, "corral-env", "KEY=VALUE added to corral's environment (repeat it); overrides what the chart sets, e.g. GOMEMLIMIT=64MiB.")
 	fs.StringVar(&c.helm, "helm", os.Getenv("HELM"), "helm binary rendering charts/corral, whose GOMEMLIMIT (and GOGC) corral then runs with; none skips it.")
@@ -125,7 +125,10 @@ func parseFlags(args []string) (config, error) {
 	if c.maxCredentials() > 9 {
 		return c, fmt.Errorf("a pool takes at most 9 credentials, not %d", c.maxCredentials())
 	}
-	c.corralFlags = strings.Fields(*corralFlags)
+	if c.statusInterval <= 0 {
+		return c, fmt.Errorf("-status-interval must be positive, not %s", c.statusInterval)
+	}
+	c.corralFlags = append(strings.Fields(*corralFlags), "--status-interval="+c.statusInterval.String())
 	return c, nil
 }
 

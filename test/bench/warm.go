@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/corral-run/corral/cmd/fake-github/app"
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/cmd/fake-github/app"
 )
 
 // warmTimeout bounds each wait of the warm-pool phase (a runner to take the job, its
