@@ -46,12 +46,12 @@ type committer struct {
 	writer    demandWriter
 	interval  time.Duration // between the starts of two writes of one pool; <= 0: none
 	lazyDelay time.Duration // how long lazy events alone wait for an urgent one
-	timeout  time.Duration // bounds one write, conflict retries included
-	capacity int64
-	slots    chan struct{}
-	metrics  *Metrics
-	now      func() time.Time
-	backlog  atomic.Int64
+	timeout   time.Duration // bounds one write, conflict retries included
+	capacity  int64
+	slots     chan struct{}
+	metrics   *Metrics
+	now       func() time.Time
+	backlog   atomic.Int64
 
 	mu      sync.Mutex
 	life    context.Context // set by run; writes stop when it ends

@@ -410,7 +410,9 @@ func TestHandlerAnswersOnlyPersistedDeliveries(t *testing.T) {
 // at once; a burst of completions is not slowed down.
 func TestCommitterLetsCompletionsRideAlong(t *testing.T) {
 	const delay = 300 * time.Millisecond
-	done := func(id int64) Event { return Event{JobID: id, Action: "completed", RunnerName: "r-" + string(rune('a'+id))} }
+	done := func(id int64) Event {
+		return Event{JobID: id, Action: "completed", RunnerName: "r-" + string(rune('a'+id))}
+	}
 	timed := func(t *testing.T, c *committer, key types.NamespacedName, evs ...Event) time.Duration {
 		t.Helper()
 		start := time.Now()
