@@ -21,15 +21,6 @@ var (
 	errRejected = errors.New("the API server refused the pool's demand")
 )
 
-// completionDelay is how long the completion of a job a runner ran may wait to share a
-// write with other events of its pool. Nothing waits for it (the runner exits by itself and
-// its pod says so), so it rides along with the next urgent write instead of costing one.
-const completionDelay = time.Second
-
-// lazyBatch is the number of lazy events that are written without waiting any longer: the
-// write they share is then worth making (a burst of completions is not slowed down).
-const lazyBatch = 8
-
 // demandWriter writes events into one pool's demand (the store).
 type demandWriter interface {
 	apply(ctx context.Context, key types.NamespacedName, events []Event, prev *lastWrite) (string, *lastWrite, error)
@@ -40,18 +31,16 @@ type demandWriter interface {
 // the next write, which starts at least interval after the previous one started. Whoever
 // submits an event waits for the write that carries it, so nothing is acknowledged before
 // it is persisted. At most capacity events wait or are being written, and at most
-// cap(slots) pools are written at once. An event is urgent unless it completes a job a
-// runner ran (lazy): a batch of lazy events alone waits up to lazyDelay for an urgent one.
+// cap(slots) pools are written at once.
 type committer struct {
-	writer    demandWriter
-	interval  time.Duration // between the starts of two writes of one pool; <= 0: none
-	lazyDelay time.Duration // how long lazy events alone wait for an urgent one
-	timeout   time.Duration // bounds one write, conflict retries included
-	capacity  int64
-	slots     chan struct{}
-	metrics   *Metrics
-	now       func() time.Time
-	backlog   atomic.Int64
+	writer   demandWriter
+	interval time.Duration // between the starts of two writes of one pool; <= 0: none
+	timeout  time.Duration // bounds one write, conflict retries included
+	capacity int64
+	slots    chan struct{}
+	metrics  *Metrics
+	now      func() time.Time
+	backlog  atomic.Int64
 
 	mu      sync.Mutex
 	life    context.Context // set by run; writes stop when it ends
@@ -63,7 +52,6 @@ type committer struct {
 type lane struct {
 	pending []*commit
 	last    *lastWrite
-	urgent  chan struct{} // signalled when an urgent event joins pending
 }
 
 // commit is one event waiting for the write that carries it.
@@ -77,7 +65,7 @@ type commit struct {
 
 func newCommitter(w demandWriter, interval, timeout time.Duration, capacity, parallel int, m *Metrics) *committer {
 	return &committer{
-		writer: w, interval: interval, lazyDelay: completionDelay, timeout: timeout, capacity: int64(capacity),
+		writer: w, interval: interval, timeout: timeout, capacity: int64(capacity),
 		slots: make(chan struct{}, max(1, parallel)), metrics: m, now: time.Now,
 		lanes: map[types.NamespacedName]*lane{},
 	}
@@ -128,39 +116,14 @@ func (c *committer) submit(key types.NamespacedName, ev Event) (*commit, error) 
 	cm := &commit{ev: ev, submitted: c.now(), done: make(chan struct{})}
 	l := c.lanes[key]
 	if l == nil {
-		l = &lane{urgent: make(chan struct{}, 1)}
+		l = &lane{}
 		c.lanes[key] = l
 		c.writers.Add(1)
 		go c.drain(c.life, key, l)
 	}
 	l.pending = append(l.pending, cm)
-	if !lazy(ev) {
-		select {
-		case l.urgent <- struct{}{}:
-		default:
-		}
-	}
 	c.metrics.backlog.Set(float64(c.backlog.Load()))
 	return cm, nil
-}
-
-// lazy reports whether ev may wait to share a write: the completion of a job a runner ran.
-// A queued job (to create a runner for), a job taken (a busy runner, a warm pool to refill)
-// and a job cancelled before any runner took it (a runner not to create) are urgent.
-func lazy(ev Event) bool { return ev.Action == "completed" && ev.RunnerName != "" }
-
-// lazyWait is how long a batch should wait for an urgent event at now: 0 when it holds one
-// or lazyBatch events.
-func (c *committer) lazyWait(batch []*commit, now time.Time) time.Duration {
-	if len(batch) >= lazyBatch {
-		return 0
-	}
-	for _, cm := range batch {
-		if !lazy(cm.ev) {
-			return 0
-		}
-	}
-	return c.lazyDelay - now.Sub(batch[0].submitted)
 }
 
 // wait returns the outcome of the write that carried the event, or ctx's error if that
@@ -186,21 +149,12 @@ func (c *committer) drain(ctx context.Context, key types.NamespacedName, l *lane
 	for {
 		c.mu.Lock()
 		batch := l.pending
+		l.pending = nil
 		if len(batch) == 0 {
 			delete(c.lanes, key)
 			c.mu.Unlock()
 			return
 		}
-		if wait := c.lazyWait(batch, c.now()); wait > 0 && ctx.Err() == nil {
-			c.mu.Unlock()
-			select {
-			case <-time.After(wait):
-			case <-l.urgent:
-			case <-ctx.Done():
-			}
-			continue
-		}
-		l.pending = nil
 		c.mu.Unlock()
 		started := c.now()
 		c.write(ctx, key, l, batch)

@@ -142,7 +142,7 @@ func (r *results) writeTargets(row rowFunc) {
 	// The interval paces the starts of the receiver's writes; the audit log times the
 	// requests, which a write may send after reading the pool: judged against half of it.
 	commit := autoscale.DefaultCommitInterval
-	row(3, fmt.Sprintf("the webhook receiver's writes of a pool's demand: at most once per %s (--webhook-commit-interval); each job's queued and in_progress written at once, its completion rides along", commit),
+	row(3, fmt.Sprintf("the webhook receiver's writes of a pool's demand: at most once per %s (--webhook-commit-interval); each delivery answered once written", commit),
 		fmt.Sprintf("at most %.2f per runner (%s); shortest gap %s", demand.worst, demand.worstPool, demand.minGap.Round(time.Millisecond)),
 		met[demand.minGap == 0 || demand.minGap >= commit/2])
 	row(3, fmt.Sprintf("a pool's status, both writers: never once per runner (judged <= %.1f writes per runner)", statusPerRunner),
