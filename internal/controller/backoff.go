@@ -128,7 +128,9 @@ func nextHistory(o *observation, p plan, out outcome) corralv1.PoolHistory {
 	}
 	var rl *forge.RateLimitError
 	switch kind := forge.KindOf(out.forgeErr); {
-	case kind == "":
+	case kind == "" || isPaced(out.forgeErr):
+		// The pacer's wait is no failure: it is not persisted (each reconcile would write a
+		// new wait) and the reconcile comes back when the slot frees (finish).
 		if out.answered {
 			h.ForgeFailures, h.ForgeRetryTime = 0, nil
 		}
@@ -147,6 +149,22 @@ func nextHistory(o *observation, p plan, out outcome) corralv1.PoolHistory {
 		h.ForgeRetryTime = &until
 	}
 	return h
+}
+
+// isPaced reports whether err is the pacer holding a registration for a free slot under
+// the forge's limit: a wait, not a failure.
+func isPaced(err error) bool {
+	var rl *forge.RateLimitError
+	return errors.As(err, &rl) && rl.Paced
+}
+
+// pacedUntil is when the pacer lets a held registration go (zero when err is no pacing).
+func pacedUntil(err error) time.Time {
+	var rl *forge.RateLimitError
+	if errors.As(err, &rl) && rl.Paced {
+		return rl.Until
+	}
+	return time.Time{}
 }
 
 // condition builds a True condition.
@@ -185,9 +203,11 @@ func waitingForForge(pool *corralv1.RunnerPool) *metav1.Condition {
 // retry time is in the history).
 func forgeCondition(err error, h corralv1.PoolHistory) (*metav1.Condition, *metav1.Condition) {
 	kind := forge.KindOf(err)
+	switch {
+	case kind == "" || isPaced(err):
+		return nil, nil // pacing slows the pool, it does not block it (readyCondition says so)
+	}
 	switch kind {
-	case "":
-		return nil, nil
 	case forge.KindRateLimited:
 		return condition(corralv1.ConditionScalingBlocked, corralv1.ReasonRateLimited,
 			fmt.Sprintf("GitHub rate limit reached; calls resume at %s", h.ForgeRetryTime.UTC().Format("15:04:05Z"))), nil

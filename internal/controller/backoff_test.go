@@ -85,6 +85,10 @@ func TestNextHistory(t *testing.T) {
 		{"a failure among answers retries soon: GitHub is up but flaky", outcome{forgeErr: transient(502, "x"), answered: true}, 2, ptrTime(t0.Add(-time.Minute)), 1, ptrTime(t0.Add(time.Second))},
 		{"a rate limit waits exactly its time", outcome{forgeErr: &forge.RateLimitError{Until: t0.Add(42 * time.Second), Err: errors.New("limit")}},
 			2, ptrTime(t0.Add(-time.Minute)), 3, ptrTime(t0.Add(42 * time.Second))},
+		{"the pacer's wait is no failure: the history stays", outcome{forgeErr: paced(750 * time.Millisecond)},
+			2, ptrTime(t0.Add(-time.Minute)), 3, ptrTime(t0.Add(-time.Second))},
+		{"the pacer's wait after answers: the answers reset the backoff", outcome{forgeErr: paced(750 * time.Millisecond), answered: true},
+			2, ptrTime(t0.Add(-time.Minute)), 0, nil},
 		{"a refused credential leaves the backoff alone", outcome{forgeErr: forge.ErrUnauthorized}, 2, ptrTime(t0.Add(-time.Minute)), 3, ptrTime(t0.Add(-time.Second))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,6 +142,11 @@ func TestForgeConditionStable(t *testing.T) {
 	if rl == nil || rl.Reason != corralv1.ReasonRateLimited {
 		t.Errorf("rate limit: %+v", rl)
 	}
+}
+
+// paced is the pacer's answer: wait d for a free slot under GitHub's secondary limit.
+func paced(d time.Duration) error {
+	return &forge.RateLimitError{Until: t0.Add(d), Paced: true, Err: errors.New("pacing under GitHub's secondary limit")}
 }
 
 func ptrTime(t time.Time) *time.Time { return &t }

@@ -207,6 +207,11 @@ func (r *RunnerPoolReconciler) finish(ctx context.Context, o *observation, p pla
 	if len(o.inFlight) > 0 {
 		requeue = min(nonZero(requeue), expectationTimeout)
 	}
+	if until := pacedUntil(out.forgeErr); !until.IsZero() {
+		// The pacer holds the rest of the batch: come back when its next slot frees.
+		log.FromContext(ctx).V(1).Info("registrations paced", "created", out.created, "resume", until.Sub(o.now).String())
+		return ctrl.Result{RequeueAfter: min(nonZero(requeue), max(until.Sub(o.now), time.Millisecond))}, nil
+	}
 	if out.forgeErr != nil {
 		kind := forge.KindOf(out.forgeErr)
 		log.FromContext(ctx).Info("forge call failed", "kind", string(kind), "error", out.forgeErr.Error())

@@ -45,7 +45,11 @@ func computeStatus(o *observation, p plan, out outcome) *corralv1.RunnerPoolStat
 	}
 	set(stalled, corralv1.ConditionStalled)
 	set(blocked, corralv1.ConditionScalingBlocked)
-	set(readyCondition(pool, c, desiredRunners(pool, c.busy, o.demand.Queued), blocked, stalled, out.apiErr), corralv1.ConditionReady)
+	ready := readyCondition(pool, c, desiredRunners(pool, c.busy, o.demand.Queued), blocked, stalled, out.apiErr)
+	if ready.Reason == corralv1.ReasonScaling && isPaced(out.forgeErr) {
+		ready.Message += "; registrations paced under GitHub's secondary limit"
+	}
+	set(ready, corralv1.ConditionReady)
 	return st
 }
 

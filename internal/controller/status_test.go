@@ -1,9 +1,13 @@
 package controller
 
 import (
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -68,5 +72,39 @@ func TestCountsOnly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPacedStatus: while Corral's pacer holds registrations, every reconcile creates what
+// fits and is paced for the rest, each time with a new wait. None of that is a failure to
+// persist: the pool's status changes only in its counts (written once per interval), and
+// the Ready condition says the pool is paced.
+func TestPacedStatus(t *testing.T) {
+	pool := testPool()
+	pool.Spec.MinIdle, pool.Spec.MaxRunners = 0, 100
+	prev := &pool.Status
+	for i, wait := range []time.Duration{750 * time.Millisecond, 600 * time.Millisecond, 900 * time.Millisecond} {
+		var pods []corev1.Pod
+		for k := range i + 1 {
+			pods = append(pods, runnerFixture(pool, fmt.Sprintf("r%04d", k), int64(k+1), ageOf(time.Second), pendingPod))
+		}
+		o := observed(pool, Demand{Queued: 50}, pods...)
+		o.pool.Status = *prev.DeepCopy()
+		p := planPool(o, testOptions)
+		next := computeStatus(o, p, outcome{busy: map[string]bool{}, created: 1, answered: true, forgeErr: paced(wait)})
+		if !reflect.DeepEqual(next.History, corralv1.PoolHistory{}) {
+			t.Errorf("reconcile %d: history %+v; a paced wait is no failure", i, next.History)
+		}
+		if c := meta.FindStatusCondition(next.Conditions, corralv1.ConditionScalingBlocked); c == nil || c.Status != metav1.ConditionFalse {
+			t.Errorf("reconcile %d: ScalingBlocked %+v; want False (pacing slows, it does not block)", i, c)
+		}
+		ready := meta.FindStatusCondition(next.Conditions, corralv1.ConditionReady)
+		if ready == nil || ready.Reason != corralv1.ReasonScaling || !strings.Contains(ready.Message, "paced") {
+			t.Errorf("reconcile %d: Ready %+v; want Scaling, saying the registrations are paced", i, ready)
+		}
+		if i > 0 && !countsOnly(prev, next) {
+			t.Errorf("reconcile %d: a paced reconcile changed more than the counts:\n%+v\n%+v", i, prev, next)
+		}
+		prev = next
 	}
 }

@@ -37,6 +37,9 @@ var (
 // RateLimitError says the forge asks to wait until Until before calling again.
 type RateLimitError struct {
 	Until time.Time
+	// Paced: the forge was not asked. The client's own pacer holds the call until Until so
+	// that it stays under the forge's limit: nothing failed, nothing backs off.
+	Paced bool
 	// Err is the forge's own description (it never carries a secret).
 	Err error
 }

@@ -82,7 +82,7 @@ func TestClassify(t *testing.T) {
 			var auth *AuthError
 			switch {
 			case tc.limit > 0:
-				if !errors.As(got, &rl) || rl.RetryAfter != tc.limit || rl.Secondary != tc.secondary || rl.Credential != "ns/app" ||
+				if !errors.As(got, &rl) || rl.RetryAfter != tc.limit || rl.Secondary != tc.secondary || rl.Paced || rl.Credential != "ns/app" ||
 					!rl.Reset.Equal(now.Add(tc.limit)) {
 					t.Errorf("got %#v, want RateLimitError retry %s secondary %t", got, tc.limit, tc.secondary)
 				}

@@ -33,6 +33,9 @@ type RateLimitError struct {
 	Reset time.Time
 	// Secondary is true for a secondary (abuse) limit, false for the hourly primary limit.
 	Secondary bool
+	// Paced: GitHub was not asked. Corral's pacer holds a content-creating call until a slot
+	// under the secondary limit frees (GitHub answered nothing).
+	Paced bool
 	// Credential is the key ("namespace/name") of the limited credential Secret.
 	Credential string
 	// Message is GitHub's message, scrubbed of anything that looks like a secret.

@@ -110,7 +110,7 @@ func toForgeError(err error, now func() time.Time) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &rl):
-		return &forge.RateLimitError{Until: now().Add(rl.RetryAfter), Err: err}
+		return &forge.RateLimitError{Until: now().Add(rl.RetryAfter), Paced: rl.Paced, Err: err}
 	case errors.As(err, &auth) && auth.StatusCode == 403:
 		return mapped(forge.ErrForbidden, err)
 	case errors.As(err, &auth):

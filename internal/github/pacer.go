@@ -56,7 +56,7 @@ func (c *credential) paced() *RateLimitError {
 		return nil
 	}
 	return &RateLimitError{
-		RetryAfter: wait, Reset: now.Add(wait), Secondary: true, Credential: c.key,
+		RetryAfter: wait, Reset: now.Add(wait), Secondary: true, Paced: true, Credential: c.key,
 		Message: fmt.Sprintf("pacing under GitHub's secondary limit: %d content-creating requests in the last minute", c.pacer.limit),
 	}
 }

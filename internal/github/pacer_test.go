@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-run/corral/internal/forge"
 	"github.com/corral-run/corral/internal/github/githubtest"
 )
 
@@ -39,8 +40,13 @@ func TestJITCallsArePacedUnderTheSecondaryLimit(t *testing.T) {
 	}
 	_, err := c.GenerateJITConfig(e.ctx, jit("r6"))
 	var rl *RateLimitError
-	if !errors.As(err, &rl) || !rl.Secondary || !within(rl.RetryAfter, pacerWindow, 5*time.Second) {
-		t.Fatalf("7th call with 2 credentials paced at 3/min: err = %v, want a secondary RateLimitError waiting ~%s", err, pacerWindow)
+	if !errors.As(err, &rl) || !rl.Secondary || !rl.Paced || !within(rl.RetryAfter, pacerWindow, 5*time.Second) {
+		t.Fatalf("7th call with 2 credentials paced at 3/min: err = %v, want a paced secondary RateLimitError waiting ~%s", err, pacerWindow)
+	}
+	// The controller must tell the pacer's wait (no failure) from GitHub's own limit.
+	var frl *forge.RateLimitError
+	if fe := toForgeError(err, time.Now); !errors.As(fe, &frl) || !frl.Paced {
+		t.Errorf("forge error %v: want a paced forge.RateLimitError", fe)
 	}
 	for _, app := range []githubtest.App{a, b} {
 		if n := e.srv.CallCountFor(app.Credential, githubtest.EndpointOrgJIT); n != 3 {

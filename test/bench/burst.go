@@ -79,15 +79,9 @@ func (e *environment) burst(ctx context.Context, pt *podTimes, n, credentials in
 	if err := e.waitDrained(ctx, pt, name, n, timeout); err != nil {
 		return r, err
 	}
-	after, err := e.snapshot(ctx)
-	if err != nil {
+	if r.cost, err = e.phaseCost(ctx, before, name); err != nil {
 		return r, err
 	}
-	done, err := e.completedJobs(ctx, name)
-	if err != nil {
-		return r, err
-	}
-	r.cost = e.cost(before, after, done)
 	return r, nil
 }
 

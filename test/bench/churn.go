@@ -71,15 +71,9 @@ func (e *environment) churn(ctx context.Context, pt *podTimes, name string, rate
 	if err := e.waitDrained(ctx, pt, name, r.queued, 3*time.Minute); err != nil {
 		logf("%s: %v", name, err)
 	}
-	after, err := e.snapshot(ctx)
-	if err != nil {
+	if r.cost, err = e.phaseCost(ctx, before, name); err != nil {
 		return r, err
 	}
-	done, err := e.completedJobs(ctx, name)
-	if err != nil {
-		return r, err
-	}
-	r.cost = e.cost(before, after, done)
 	return r, nil
 }
 

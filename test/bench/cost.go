@@ -79,6 +79,20 @@ func (e *environment) cost(before, after snapshot, runners int) cost {
 	return c
 }
 
+// phaseCost is what a phase that began at before spent until now, for pool's runners that
+// ran a job.
+func (e *environment) phaseCost(ctx context.Context, before snapshot, pool string) (cost, error) {
+	after, err := e.snapshot(ctx)
+	if err != nil {
+		return cost{}, err
+	}
+	done, err := e.completedJobs(ctx, pool)
+	if err != nil {
+		return cost{}, err
+	}
+	return e.cost(before, after, done), nil
+}
+
 // githubCalls is the GitHub calls of the window, every endpoint.
 func (c cost) githubCalls() int {
 	n := 0

@@ -35,6 +35,7 @@ import (
 const (
 	endpointAccessToken = githubtest.EndpointAccessToken
 	endpointOrgJIT      = githubtest.EndpointOrgJIT
+	endpointOrgRunners  = githubtest.EndpointOrgRunners
 )
 
 // config is the harness's size and knobs.

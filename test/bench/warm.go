@@ -65,15 +65,9 @@ func (e *environment) warm(ctx context.Context, pt *podTimes, idle, jobs int, in
 	if err := sleep(ctx, e.cfg.jobDuration+3*time.Second); err != nil { // the last job completes, its pod goes
 		return r, err
 	}
-	after, err := e.snapshot(ctx)
-	if err != nil {
+	if r.cost, err = e.phaseCost(ctx, before, warmPool); err != nil {
 		return r, err
 	}
-	done, err := e.completedJobs(ctx, warmPool)
-	if err != nil {
-		return r, err
-	}
-	r.cost = e.cost(before, after, done)
 	return r, e.deletePool(ctx, pt, nsLimits, warmPool)
 }
 
