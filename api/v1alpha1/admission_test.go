@@ -64,9 +64,13 @@ var _ = Describe("RunnerClass admission policy", Ordered, func() {
 			c.Spec.Limits.MaxRunnersPerPool = ptr.To[int32](5)
 			c.Spec.Network.AllowedCIDRs = []string{"10.20.0.0/16"}
 			c.Spec.Scheduling.Tolerations = []corev1.Toleration{{Key: "ci", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+			c.Spec.Audit = corralv1.AuditForbidden
 		})
 		class.Generation = 0
 		Expect(k8s.Create(ctx, class)).To(Succeed())
+		audited := class.DeepCopy()
+		audited.Name, audited.ResourceVersion, audited.Spec.Audit = "audited", "", corralv1.AuditRequired
+		Expect(k8s.Create(ctx, audited)).To(Succeed())
 		// A second class, so the policy runs with several parameters.
 		other := gen.RunnerClass("other", func(c *corralv1.RunnerClass) { c.Spec.GitHub.Organizations = []string{"other"} })
 		other.Generation = 0
@@ -83,6 +87,7 @@ var _ = Describe("RunnerClass admission policy", Ordered, func() {
 		Expect(k8s.Create(ctx, blue("fine-toleration", ns, gen.WithTolerations(corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})), dryRun)).To(Succeed())
 		Expect(k8s.Create(ctx, blue("fine-cidr", ns, gen.WithAllowCIDR("10.20.3.0/24", 443)), dryRun)).To(Succeed())
 		Expect(k8s.Create(ctx, gen.RunnerPool("classless", gen.WithNamespace(outside)), dryRun)).To(Succeed(), "a class-less pool is left to the CRD")
+		Expect(k8s.Create(ctx, blue("fine-audited", ns, gen.WithClass("audited"), gen.WithAudit("/etc/")), dryRun)).To(Succeed())
 	})
 
 	DescribeTable("refuses",
@@ -109,6 +114,8 @@ var _ = Describe("RunnerClass admission policy", Ordered, func() {
 		Entry("a wider range", func() string { return ns }, []gen.PoolModifier{gen.WithAllowCIDR("10.0.0.0/8", 443)}, "spec.network.allow"),
 		Entry("every namespace's pods", func() string { return ns }, []gen.PoolModifier{gen.WithAllowPods(nil, map[string]string{}, 5432)}, "spec.network.allow"),
 		Entry("its own DNS", func() string { return ns }, []gen.PoolModifier{gen.WithDNS(corralv1.DNSSpec{Namespace: "kube-system", CIDR: ptr.To("10.0.0.0/8")})}, "spec.network.dns"),
+		Entry("audit where the class forbids it", func() string { return ns }, []gen.PoolModifier{gen.WithAudit()}, "does not allow audited pools"),
+		Entry("no audit where the class requires it", func() string { return ns }, []gen.PoolModifier{gen.WithClass("audited")}, "requires its pools to be audited"),
 		Entry("env from a Secret", func() string { return ns }, []gen.PoolModifier{func(p *corralv1.RunnerPool) {
 			p.Spec.Template.Env = []corev1.EnvVar{{Name: "T", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}}}

@@ -80,6 +80,18 @@ const (
 	// AnnotationTemplateHash records the hash of the pool template a pod was built from.
 	AnnotationTemplateHash = "corral.run/template-hash"
 
+	// Job attribution: a runner pod that took a job carries the job's identity, as labels
+	// where the value is a valid label value as it is (else only the annotation of the same
+	// key), and as annotations always. Workflow, job and sender are the workflow author's
+	// or GitHub's words, never a basis for a selector that grants anything.
+	LabelJobRepository = "corral.run/repository" // owner.name (the "/" as ".")
+	LabelJobWorkflow   = "corral.run/workflow"
+	LabelJobRunID      = "corral.run/run-id"
+	LabelJobRunAttempt = "corral.run/run-attempt"
+	LabelJobName       = "corral.run/job"
+	LabelJobID         = "corral.run/job-id"
+	LabelJobSender     = "corral.run/sender"
+
 	// FinalizerPool holds a pool until its runners are drained.
 	FinalizerPool = "corral.run/drain"
 	// FinalizerRunner holds a runner pod until its GitHub registration is removed.

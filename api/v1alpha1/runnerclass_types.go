@@ -72,6 +72,12 @@ type RunnerClassSpec struct {
 	// +optional
 	Network ClassNetwork `json:"network,omitempty"`
 
+	// audit says whether the class's pools must (Required), may (Optional, the default) or
+	// must not (Forbidden) set spec.audit.enabled.
+	// +optional
+	// +kubebuilder:default=Optional
+	Audit ClassAudit `json:"audit,omitempty"`
+
 	// template bounds the runner pod template of pools of the class.
 	// +optional
 	Template ClassTemplate `json:"template,omitempty"`

@@ -130,6 +130,10 @@ type RunnerPoolSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Network NetworkSpec `json:"network,omitempty"`
+
+	// audit records what the pool's jobs do, through Tetragon (docs/audit.md).
+	// +optional
+	Audit AuditSpec `json:"audit,omitempty"`
 }
 
 // GitHubSpec locates the GitHub scope runners register in and the credentials to use.

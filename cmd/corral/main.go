@@ -58,6 +58,8 @@ func main() {
 		"Runners of one pool created in parallel (each one JIT registration, a pod and a Secret); the GitHub pacer still bounds the rate.")
 	flag.DurationVar(&o.controller.StatusInterval, "status-interval", controller.DefaultStatusInterval,
 		"Least time between two writes of a pool's status that change only its counts: the status is written at most once per interval while runners come and go. Other changes are written at once.")
+	flag.BoolVar(&o.controller.JobEvents, "job-events", false,
+		"Record an Event on each runner pod naming the job it took (one more Kubernetes write per runner). The pod's job labels and annotations are set either way.")
 	flag.DurationVar(&o.controller.SweepInterval, "sweep-interval", 30*time.Minute, "How often each pool's GitHub registrations are compared with its pods when nothing else calls for it: a safety net. Pools are also swept after an operator restart and while orphan candidates wait out their grace.")
 	flag.DurationVar(&o.controller.OrphanGrace, "orphan-grace", time.Minute, "How long a registration without a pod is left alone before the sweep removes it.")
 	flag.DurationVar(&o.controller.PendingTimeout, "pending-timeout", 10*time.Minute, "How long a runner pod may stay pending before it is replaced.")
@@ -148,7 +150,7 @@ func setupController(mgr ctrl.Manager, o options) error {
 		Metrics:           metrics,
 		DemandOf: func(pool *corralv1.RunnerPool, now time.Time) controller.Demand {
 			d := autoscale.DemandOf(pool, now, demandTTL)
-			return controller.Demand{Queued: d.Queued, BusyRunners: d.BusyRunners, QueuedSince: d.QueuedSince}
+			return controller.Demand{Queued: d.Queued, BusyRunners: d.BusyRunners, QueuedSince: d.QueuedSince, Jobs: d.Jobs}
 		},
 		ObserveQueuedToPod: autoscale.NewMetrics(ctrlmetrics.Registry).ObserveQueuedToPod,
 		Options:            o.controller,

@@ -21,6 +21,9 @@ type Demand struct {
 	// pair the k-th runner pod created for the demand with QueuedSince[k] when observing
 	// Metrics.ObserveQueuedToPod.
 	QueuedSince []time.Time
+	// Jobs identify the jobs of BusyRunners, by runner name, where the receiver recorded
+	// them (status.demand.jobs); nil when none is.
+	Jobs map[string]corralv1.JobAttribution
 }
 
 // DemandOf reads the demand in a pool's status.demand at now. Queued and running jobs
@@ -41,6 +44,17 @@ func DemandOf(pool *corralv1.RunnerPool, now time.Time, ttl time.Duration) Deman
 				prefix = github.RunnerNamePrefix(pool.Name, pool.UID)
 			}
 			d.BusyRunners[prefix+e.Runner] = true
+		}
+	}
+	if pool.Status.Demand != nil {
+		for _, a := range pool.Status.Demand.Jobs {
+			name := github.RunnerNamePrefix(pool.Name, pool.UID) + a.Runner
+			if d.BusyRunners[name] {
+				if d.Jobs == nil {
+					d.Jobs = map[string]corralv1.JobAttribution{}
+				}
+				d.Jobs[name] = a
+			}
 		}
 	}
 	sort.Slice(d.QueuedSince, func(i, j int) bool { return d.QueuedSince[i].Before(d.QueuedSince[j]) })

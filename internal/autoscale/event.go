@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/url"
 	"strings"
@@ -35,6 +36,8 @@ type Event struct {
 	Enterprise string
 	// Host is the GitHub host of the repository (from its html_url), lower-case.
 	Host string
+	// Identity names the job for attribution (in_progress deliveries).
+	Identity JobIdentity
 	// InstallationID is the GitHub App installation the delivery came through (0: not
 	// through an App, e.g. an organization webhook).
 	InstallationID int64
@@ -55,10 +58,17 @@ const maxLabels = 100
 type workflowJobPayload struct {
 	Action      string `json:"action"`
 	WorkflowJob *struct {
-		ID         int64    `json:"id"`
-		Labels     []string `json:"labels"`
-		RunnerName *string  `json:"runner_name"`
+		ID           int64    `json:"id"`
+		Labels       []string `json:"labels"`
+		RunnerName   *string  `json:"runner_name"`
+		RunID        int64    `json:"run_id"`
+		RunAttempt   int64    `json:"run_attempt"`
+		Name         string   `json:"name"`
+		WorkflowName string   `json:"workflow_name"`
 	} `json:"workflow_job"`
+	Sender *struct {
+		Login string `json:"login"`
+	} `json:"sender"`
 	Repository *struct {
 		FullName string `json:"full_name"`
 		HTMLURL  string `json:"html_url"`
@@ -121,6 +131,9 @@ func parseWorkflowJob(payload []byte) (ev Event, ok bool, err error) {
 		return Event{}, false, fmt.Errorf("%w: %d labels", errBadPayload, len(p.WorkflowJob.Labels))
 	}
 	ev.Labels = p.WorkflowJob.Labels
+	if state == corralv1.JobInProgress {
+		ev.Identity = identityOf(&p)
+	}
 	if p.Enterprise != nil {
 		ev.Enterprise = p.Enterprise.Slug
 	}
@@ -131,6 +144,23 @@ func parseWorkflowJob(payload []byte) (ev Event, ok bool, err error) {
 		ev.Host = strings.ToLower(u.Host)
 	}
 	return ev, true, nil
+}
+
+// identityOf is the job's identity in p, cleaned for status (attributionText); numbers out
+// of range are left out.
+func identityOf(p *workflowJobPayload) JobIdentity {
+	j := p.WorkflowJob
+	id := JobIdentity{Workflow: attributionText(j.WorkflowName), Job: attributionText(j.Name)}
+	if j.RunID > 0 {
+		id.RunID = j.RunID
+	}
+	if j.RunAttempt > 0 && j.RunAttempt <= math.MaxInt32 {
+		id.RunAttempt = int32(j.RunAttempt)
+	}
+	if p.Sender != nil {
+		id.Sender = attributionText(p.Sender.Login)
+	}
+	return id
 }
 
 // Content types GitHub sends.

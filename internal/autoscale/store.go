@@ -58,6 +58,7 @@ func (s *store) apply(ctx context.Context, key types.NamespacedName, events []Ev
 	if reader == nil {
 		reader = s.api
 	}
+	attributing := true
 	for attempt := 1; ; attempt++ {
 		var pool corralv1.RunnerPool
 		if err := reader.Get(ctx, key, &pool); err != nil {
@@ -78,7 +79,15 @@ func (s *store) apply(ctx context.Context, key types.NamespacedName, events []Ev
 		if !changed {
 			return resultUnchanged, prev, nil
 		}
-		stored, err := s.write(ctx, base, corralv1.EncodeDemand(entries))
+		demand := corralv1.EncodeDemand(entries)
+		if attributing {
+			var attributed []corralv1.JobAttribution
+			if d := base.Status.Demand; d != nil {
+				attributed = d.Jobs
+			}
+			demand.Jobs = attribute(attributed, events, entries, prefix, s.now())
+		}
+		stored, err := s.write(ctx, base, demand)
 		switch {
 		case err == nil:
 			log.FromContext(ctx).V(1).Info("recorded workflow jobs", "pool", key, "events", len(events), "jobs", len(entries))
@@ -89,6 +98,11 @@ func (s *store) apply(ctx context.Context, key types.NamespacedName, events []Ev
 			return resultApplied, next, nil
 		case apierrors.IsNotFound(err):
 			return resultPoolGone, nil, nil
+		case apierrors.IsInvalid(err) && len(demand.Jobs) > 0:
+			// The jobs' attribution is a convenience; the demand is not: never lose it to one.
+			log.FromContext(ctx).Error(err, "the API server refused the jobs' attribution; writing the demand without it", "pool", key)
+			attributing = false
+			continue
 		case apierrors.IsInvalid(err):
 			log.FromContext(ctx).Error(err, "the API server refused the pool's demand", "pool", key, "events", len(events))
 			return resultRejected, nil, nil

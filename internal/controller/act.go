@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,7 +45,7 @@ type outcome struct {
 func (r *RunnerPoolReconciler) act(ctx context.Context, o *observation, p plan, f *forgeSession) outcome {
 	out := outcome{busy: map[string]bool{}}
 	for _, m := range p.marks {
-		out.apiErr = joinErr(out.apiErr, r.markBusy(ctx, m.pod, m.value))
+		out.apiErr = joinErr(out.apiErr, r.markBusy(ctx, m))
 	}
 	for _, rel := range p.releases {
 		r.release(ctx, o, rel, f, &out)
@@ -96,7 +98,7 @@ func (r *RunnerPoolReconciler) remove(ctx context.Context, o *observation, rm re
 			failpoint.Hit("deregistered")
 		case forge.KindOf(err) == forge.KindBusy && rm.keepIfBusy:
 			out.busy[rm.rp.name()] = true
-			out.apiErr = joinErr(out.apiErr, r.markBusy(ctx, rm.rp.pod, BusyConfirmed))
+			out.apiErr = joinErr(out.apiErr, r.markBusy(ctx, busyMark{pod: rm.rp.pod, value: BusyConfirmed}))
 			return
 		case forge.KindOf(err) == forge.KindBusy:
 			// A runner that crashed mid-job looks busy to GitHub for a while: wait for it.
@@ -157,22 +159,39 @@ func (r *RunnerPoolReconciler) releasePod(ctx context.Context, pod *corev1.Pod) 
 	return nil
 }
 
-// markBusy records on the pod what is known of its runner taking a job (AnnotationBusy).
-func (r *RunnerPoolReconciler) markBusy(ctx context.Context, pod *corev1.Pod, value string) error {
-	if pod.Annotations[AnnotationBusy] == value {
+// markBusy records on the pod what is known of its runner taking a job (AnnotationBusy)
+// and, when the mark carries the job, whose job it is (jobMetadata): one patch.
+func (r *RunnerPoolReconciler) markBusy(ctx context.Context, m busyMark) error {
+	attribute := m.job != nil && !attributedTo(m.pod, m.job.JobID)
+	if m.pod.Annotations[AnnotationBusy] == m.value && !attribute {
 		return nil
 	}
-	pod = pod.DeepCopy()
+	pod := m.pod.DeepCopy()
 	patch := client.MergeFrom(pod.DeepCopy())
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
-	pod.Annotations[AnnotationBusy] = value
+	pod.Annotations[AnnotationBusy] = m.value
+	if attribute {
+		labels, annotations := jobMetadata(*m.job)
+		if pod.Labels == nil {
+			pod.Labels = map[string]string{}
+		}
+		maps.Copy(pod.Labels, labels)
+		maps.Copy(pod.Annotations, annotations)
+	}
 	if err := r.Client.Patch(ctx, pod, patch); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("marking runner %s busy: %w", pod.Name, err)
 	}
-	if owner := metav1.GetControllerOf(pod); owner != nil {
-		r.expect.marked(owner.UID, pod.UID, value)
+	owner := metav1.GetControllerOf(pod)
+	if owner != nil {
+		r.expect.marked(owner.UID, pod.UID, m.value, m.job)
+	}
+	if attribute && r.opts().JobEvents && r.Recorder != nil {
+		j := m.job
+		r.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "JobStarted", "JobStarted",
+			"runner took job %d (%q) of %s, workflow %q, run %d attempt %d, triggered by %s",
+			j.JobID, j.Job, j.Repository, j.Workflow, j.RunID, j.RunAttempt, j.Sender)
 	}
 	return nil
 }
@@ -187,6 +206,7 @@ func (r *RunnerPoolReconciler) releasePool(ctx context.Context, pool *corralv1.R
 	r.expect.forgetPool(pool.UID)
 	r.writes.forget(pool.UID)
 	r.admitted.forget(pool.UID)
+	r.audits.record(pool.UID, "", time.Time{})
 	return nil
 }
 

@@ -22,10 +22,16 @@ func deliver(org, action string, id int64, runnerName string, form bool) {
 	GinkgoHelper()
 	u, err := url.Parse(fake.URL())
 	Expect(err).NotTo(HaveOccurred())
-	payload := githubtest.WorkflowJobPayload(githubtest.WorkflowJob{
+	deliverJob(githubtest.WorkflowJob{
 		Action: action, ID: id, Labels: []string{"self-hosted", "linux"}, RunnerName: runnerName,
 		Repository: org + "/app", Host: u.Host,
-	})
+	}, form)
+}
+
+// deliverJob sends job as a signed workflow_job delivery to the running manager's receiver.
+func deliverJob(job githubtest.WorkflowJob, form bool) {
+	GinkgoHelper()
+	payload := githubtest.WorkflowJobPayload(job)
 	Eventually(func() (int, error) {
 		code, _, err := githubtest.SendWebhook(ctx, http.DefaultClient, "http://"+webhookAddr+"/webhook",
 			githubtest.WebhookRequest{Event: "workflow_job", Payload: payload, Secret: webhookSecret, Form: form})

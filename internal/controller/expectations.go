@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,23 +35,28 @@ type expectations struct {
 	// broken names, per pool, pods this process made whose JIT Secret could not be created
 	// and which could not be deleted either: replaced as incomplete.
 	broken map[types.UID]map[string]bool
-	// marks are, per pool and pod UID, the busy marks (AnnotationBusy) this process wrote
-	// that the cache may not show yet: laid over the cached pods, so a reconcile that
-	// overtakes the cache does not patch the same mark again.
-	marks map[types.UID]map[types.UID]string
+	// marks are, per pool and pod UID, the annotations of busy marks (AnnotationBusy and a
+	// job's attribution) this process wrote that the cache may not show yet: laid over the
+	// cached pods, so a reconcile that overtakes the cache does not patch the same again.
+	marks map[types.UID]map[types.UID]map[string]string
 }
 
-// marked records that pod of the pool now carries busy mark value.
-func (e *expectations) marked(pool, pod types.UID, value string) {
+// marked records that pod of the pool now carries the annotations written (busy mark value,
+// and with a job its attribution, of which the job ID annotation stands for all).
+func (e *expectations) marked(pool, pod types.UID, value string, job *corralv1.JobAttribution) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.marks == nil {
-		e.marks = map[types.UID]map[types.UID]string{}
+		e.marks = map[types.UID]map[types.UID]map[string]string{}
 	}
 	if e.marks[pool] == nil {
-		e.marks[pool] = map[types.UID]string{}
+		e.marks[pool] = map[types.UID]map[string]string{}
 	}
-	e.marks[pool][pod] = value
+	written := map[string]string{AnnotationBusy: value}
+	if job != nil {
+		written[corralv1.LabelJobID] = strconv.FormatInt(job.JobID, 10)
+	}
+	e.marks[pool][pod] = written
 }
 
 // overlayMarks lays the busy marks written but not yet shown by the cache over the pool's
@@ -65,16 +72,16 @@ func (e *expectations) overlayMarks(pool types.UID, pods []corev1.Pod) {
 	for i := range pods {
 		pod := &pods[i]
 		present[pod.UID] = true
-		value, ok := marks[pod.UID]
+		written, ok := marks[pod.UID]
 		switch {
 		case !ok:
-		case pod.Annotations[AnnotationBusy] == value:
+		case shows(pod, written):
 			delete(marks, pod.UID)
 		default:
 			if pod.Annotations == nil {
 				pod.Annotations = map[string]string{}
 			}
-			pod.Annotations[AnnotationBusy] = value
+			maps.Copy(pod.Annotations, written)
 		}
 	}
 	for uid := range marks {
@@ -277,3 +284,13 @@ func withoutDemand(st *corralv1.RunnerPoolStatus) *corralv1.RunnerPoolStatus {
 
 // setDemand copies the webhook receiver's part of the status from src to dst.
 func setDemand(dst, src *corralv1.RunnerPoolStatus) { dst.Demand = src.Demand }
+
+// shows reports whether pod carries every annotation of written.
+func shows(pod *corev1.Pod, written map[string]string) bool {
+	for k, v := range written {
+		if pod.Annotations[k] != v {
+			return false
+		}
+	}
+	return true
+}

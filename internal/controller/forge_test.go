@@ -144,8 +144,8 @@ func TestBusyMarksOverlay(t *testing.T) {
 	}
 	var e expectations
 	claim := busyClaim(t0)
-	e.marked(pool.UID, "a", claim)
-	e.marked(pool.UID, "gone", claim)
+	e.marked(pool.UID, "a", claim, nil)
+	e.marked(pool.UID, "gone", claim, nil)
 
 	lagging := []corev1.Pod{mk("aaaaa", "a"), mk("bbbbb", "b")}
 	e.overlayMarks(pool.UID, lagging)
@@ -176,7 +176,7 @@ func TestBusyMarksOverlay(t *testing.T) {
 	if got := later[0].Annotations[AnnotationBusy]; got != BusyConfirmed {
 		t.Errorf("a settled mark overrides the cache: %q", got)
 	}
-	e.marked(pool.UID, "a", BusyConfirmed)
+	e.marked(pool.UID, "a", BusyConfirmed, nil)
 	e.forgetPool(pool.UID)
 	if e.marks[pool.UID] != nil {
 		t.Errorf("forgetPool keeps marks")

@@ -100,6 +100,8 @@ type observation struct {
 	prefix  string
 	runners []runnerPod
 	demand  Demand
+	// audited is the pool's Audited condition (nil: audit is off).
+	audited *metav1.Condition
 	// inFlight names runners being created whose pods the cache does not show yet.
 	inFlight map[string]bool
 	// forge is what the forge said this reconcile; nil when it was not asked.

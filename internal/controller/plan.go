@@ -41,10 +41,12 @@ type plan struct {
 	requeue time.Duration
 }
 
-// busyMark sets AnnotationBusy of a pod to value.
+// busyMark sets AnnotationBusy of a pod to value and, with job, attributes the pod to the
+// job it took (jobMetadata), in the same patch.
 type busyMark struct {
 	pod   *corev1.Pod
 	value string
+	job   *corralv1.JobAttribution
 }
 
 // release drops a deleting pod's finalizer, after deregistering its runner unless abandon.
@@ -157,6 +159,24 @@ func (p *plan) planRunner(o *observation, opts Options, i int, forgeOK, drainExp
 	case stateBusy:
 		p.planBusy(o, opts, rp)
 	}
+	if rp.state == stateBusy {
+		p.attribute(o, rp)
+	}
+}
+
+// attribute puts the identity of the job a busy runner took, when the webhook receiver
+// recorded one and the pod does not carry it yet, into the runner's busy mark: the mark this
+// reconcile writes anyway, or one that keeps the pod's current value.
+func (p *plan) attribute(o *observation, rp *runnerPod) {
+	job, ok := o.demand.Jobs[rp.name()]
+	if !ok || attributedTo(rp.pod, job.JobID) {
+		return
+	}
+	if n := len(p.marks); n > 0 && p.marks[n-1].pod == rp.pod {
+		p.marks[n-1].job = &job
+		return
+	}
+	p.marks = append(p.marks, busyMark{pod: rp.pod, value: rp.pod.Annotations[AnnotationBusy], job: &job})
 }
 
 // planBusy records what is known of a busy runner: a webhook's claim when nothing is
@@ -167,15 +187,15 @@ func (p *plan) planBusy(o *observation, opts Options, rp *runnerPod) {
 	case gone && rp.busyMark != BusyConfirmed:
 		p.remove(rp, removal{why: whyStale}) // a busy runner is still registered: it was not busy
 	case seen != nil && seen.Busy && rp.busyMark != BusyConfirmed:
-		p.marks = append(p.marks, busyMark{rp.pod, BusyConfirmed})
+		p.marks = append(p.marks, busyMark{pod: rp.pod, value: BusyConfirmed})
 	case seen != nil && !seen.Busy && !rp.claimedAt.IsZero():
-		p.marks = append(p.marks, busyMark{rp.pod, BusyRefuted})
+		p.marks = append(p.marks, busyMark{pod: rp.pod, value: BusyRefuted})
 		rp.state = stateIdle
 		if rp.pod.Status.Phase != corev1.PodRunning {
 			rp.state = statePending
 		}
 	case rp.busyMark == "":
-		p.marks = append(p.marks, busyMark{rp.pod, busyClaim(o.now)})
+		p.marks = append(p.marks, busyMark{pod: rp.pod, value: busyClaim(o.now)})
 	}
 	if !rp.claimedAt.IsZero() && rp.state == stateBusy {
 		p.wake(rp.claimedAt.Add(opts.BusyClaimTTL).Sub(o.now))
@@ -194,7 +214,7 @@ func (p *plan) planLive(o *observation, opts Options, rp *runnerPod, canDeregist
 		p.remove(rp, removal{why: whyStale})
 	case seen != nil && seen.Busy:
 		rp.state = stateBusy
-		p.marks = append(p.marks, busyMark{rp.pod, BusyConfirmed})
+		p.marks = append(p.marks, busyMark{pod: rp.pod, value: BusyConfirmed})
 	case !rp.hasJIT && age > opts.OrphanGrace:
 		// The operator stopped between creating the pod and its Secret: our failure, not the
 		// runner's, so it is replaced without backoff.

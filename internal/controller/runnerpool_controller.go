@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,6 +33,9 @@ type Demand struct {
 	BusyRunners map[string]bool
 	// QueuedSince holds when each queued job was first seen, oldest first.
 	QueuedSince []time.Time
+	// Jobs identify the jobs busy runners took, by runner name (those the webhook receiver
+	// recorded: status.demand.jobs).
+	Jobs map[string]corralv1.JobAttribution
 }
 
 // DefaultCreateConcurrency is how many runners of one pool are created in parallel by
@@ -70,9 +74,16 @@ type Options struct {
 	// status is written at most once per interval while runners come and go, never once per
 	// runner. Any other change is written at once.
 	StatusInterval time.Duration
+	// JobEvents records an Event on a runner pod when it is attributed to the job it took:
+	// one more API write per runner (off by default; the labels and annotations are there
+	// either way).
+	JobEvents bool
 	// StalledRecheck is how often a class-less pool whose credentials are missing or
 	// refused is tried again (its Secrets, in its own namespace, are not watched).
 	StalledRecheck time.Duration
+	// AuditRecheck is how often the controller asks discovery again whether Tetragon's
+	// TracingPolicyNamespaced is served while audited pools wait for it.
+	AuditRecheck time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -93,6 +104,7 @@ func (o Options) withDefaults() Options {
 	def(&o.DrainTimeout, 10*time.Minute)
 	def(&o.BusyRecheck, 30*time.Second)
 	def(&o.StalledRecheck, 5*time.Minute)
+	def(&o.AuditRecheck, time.Minute)
 	def(&o.BusyClaimTTL, 5*time.Minute)
 	def(&o.StatusInterval, DefaultStatusInterval)
 	return o
@@ -124,6 +136,7 @@ type RunnerPoolReconciler struct {
 	expect   expectations
 	writes   ownWrites
 	admitted admissions
+	audits   audits
 	// started is when this process began reconciling (as the leader, its cache synced):
 	// what is older may have been left half done by an earlier process, so pools last
 	// swept before it are swept at once, and pods created before it have their JIT Secret
@@ -173,10 +186,17 @@ func (r *RunnerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
+	var audited *metav1.Condition
+	if pool.DeletionTimestamp.IsZero() {
+		if audited, err = r.ensureAudit(ctx, cv.effective, r.now()); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	o, err := r.observe(ctx, pool, cv)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	o.audited = audited
 	f := r.session(pool, cv.class)
 	r.readForge(ctx, o, f)
 	p := planPool(o, r.opts())
@@ -206,6 +226,10 @@ func (r *RunnerPoolReconciler) finish(ctx context.Context, o *observation, p pla
 	}
 	if len(o.inFlight) > 0 {
 		requeue = min(nonZero(requeue), expectationTimeout)
+	}
+	if o.audited != nil {
+		// Tetragon may be installed later; a policy someone deleted or edited is put back.
+		requeue = min(nonZero(requeue), r.opts().AuditRecheck)
 	}
 	if until := pacedUntil(out.forgeErr); !until.IsZero() {
 		// The pacer holds the rest of the batch: come back when its next slot frees.

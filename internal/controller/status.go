@@ -43,6 +43,11 @@ func computeStatus(o *observation, p plan, out outcome) *corralv1.RunnerPoolStat
 		cond.ObservedGeneration = gen
 		meta.SetStatusCondition(&st.Conditions, *cond)
 	}
+	if o.audited != nil {
+		set(o.audited.DeepCopy(), corralv1.ConditionAudited)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, corralv1.ConditionAudited)
+	}
 	set(stalled, corralv1.ConditionStalled)
 	set(blocked, corralv1.ConditionScalingBlocked)
 	ready := readyCondition(pool, c, desiredRunners(pool, c.busy, o.demand.Queued), blocked, stalled, out.apiErr)

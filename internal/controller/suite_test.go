@@ -109,6 +109,8 @@ var suiteOptions = controller.Options{
 	StalledRecheck: 2 * time.Second,
 	BusyClaimTTL:   2 * time.Second,
 	StatusInterval: time.Second,
+	JobEvents:      true,
+	AuditRecheck:   time.Second,
 }
 
 var _ = BeforeSuite(func() {
@@ -168,7 +170,7 @@ func startManager(ctx context.Context) {
 		OperatorNamespace: operatorNamespace,
 		DemandOf: func(pool *corralv1.RunnerPool, now time.Time) controller.Demand {
 			d := autoscale.DemandOf(pool, now, time.Hour)
-			return controller.Demand{Queued: d.Queued, BusyRunners: d.BusyRunners, QueuedSince: d.QueuedSince}
+			return controller.Demand{Queued: d.Queued, BusyRunners: d.BusyRunners, QueuedSince: d.QueuedSince, Jobs: d.Jobs}
 		},
 		Options: suiteOptions,
 	}).SetupWithManager(mgr)).To(Succeed())

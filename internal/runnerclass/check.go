@@ -50,6 +50,12 @@ func CheckPool(pool *corralv1.RunnerPool, class *corralv1.RunnerClass) []Violati
 			add(fmt.Sprintf("spec.network.allow[%d]", i), "%s", msg)
 		}
 	}
+	switch {
+	case c.Audit == corralv1.AuditRequired && !spec.Audit.Enabled:
+		add("spec.audit.enabled", "the class requires its pools to be audited: set spec.audit.enabled to true")
+	case c.Audit == corralv1.AuditForbidden && spec.Audit.Enabled:
+		add("spec.audit.enabled", "the class does not allow audited pools: remove spec.audit")
+	}
 	if customDNS(spec.Network.DNS) {
 		add("spec.network.dns", "a pool of a class sends DNS where the class says: remove spec.network.dns")
 	}

@@ -82,6 +82,10 @@ func TestCheck(t *testing.T) {
 		{"its own DNS server", nil, []gen.PoolModifier{gen.WithDNS(corralv1.DNSSpec{Namespace: "kube-system", CIDR: ptr.To("10.0.0.0/8"), Ports: []int32{22}})}, "spec.network.dns"},
 		{"an image outside the class's registries", []gen.ClassModifier{images("ghcr.io/acme/")}, nil, "spec.template.image"},
 		{"env read from a Secret", nil, []gen.PoolModifier{envFromSecret}, "spec.template.env[0]"},
+		{"no audit where the class requires it", []gen.ClassModifier{gen.WithClassAudit(corralv1.AuditRequired)}, nil, "spec.audit.enabled"},
+		{"audit where the class requires it", []gen.ClassModifier{gen.WithClassAudit(corralv1.AuditRequired)}, []gen.PoolModifier{gen.WithAudit()}, ""},
+		{"audit where the class forbids it", []gen.ClassModifier{gen.WithClassAudit(corralv1.AuditForbidden)}, []gen.PoolModifier{gen.WithAudit("/etc/")}, "spec.audit.enabled"},
+		{"audit where the class leaves it to the pool", nil, []gen.PoolModifier{gen.WithAudit("/etc/")}, ""},
 		{"env read from a Secret once allowed", []gen.ClassModifier{func(c *corralv1.RunnerClass) { c.Spec.Template.EnvFromSecrets = true }}, []gen.PoolModifier{envFromSecret}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

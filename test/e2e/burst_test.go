@@ -3,11 +3,13 @@
 package e2e
 
 import (
+	"strconv"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/cmd/fake-github/app"
 	"github.com/corral-run/corral/test/gen"
 )
@@ -51,6 +53,23 @@ var _ = Describe("A burst of workflow_job webhooks", func() {
 		}).WithContext(ctx).Should(Succeed())
 		Consistently(func(g Gomega) {
 			g.Expect(len(runnerPods(ctx, g, pool))).To(BeNumerically("<=", maxRuns))
+		}).WithContext(ctx).Should(Succeed())
+
+		By("each busy runner's pod labelled with the job GitHub gave it")
+		Eventually(func(g Gomega) {
+			took := map[string]int64{}
+			for _, j := range jobsWithLabel(ctx, g, label) {
+				if j.State == app.JobInProgress {
+					took[j.Runner] = j.ID
+				}
+			}
+			g.Expect(took).To(HaveLen(maxRuns))
+			for _, p := range runnerPods(ctx, g, pool) {
+				if id, ok := took[p.Name]; ok {
+					g.Expect(p.Labels).To(HaveKeyWithValue(corralv1.LabelJobID, strconv.FormatInt(id, 10)), "pod %s", p.Name)
+					g.Expect(p.Labels).To(HaveKeyWithValue(corralv1.LabelJobRepository, HaveSuffix(".app")), "pod %s", p.Name)
+				}
+			}
 		}).WithContext(ctx).Should(Succeed())
 
 		By("in_progress and completed deliveries and runners exiting working through all 50 jobs")

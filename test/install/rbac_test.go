@@ -44,7 +44,7 @@ func generatedRules(t *testing.T) []rbacv1.PolicyRule {
 var (
 	clusterScopedResources = []string{"namespaces", "runnerclasses", "runnerclasses/status"}
 	namespacedResources    = []string{"configmaps", "pods", "secrets", "events", "networkpolicies",
-		"runnerpools", "runnerpools/status", "runnerpools/finalizers"}
+		"runnerpools", "runnerpools/status", "runnerpools/finalizers", "tracingpoliciesnamespaced"}
 )
 
 // leaderElectionRules are what client-go's LeaseLock and controller-runtime's leader-election

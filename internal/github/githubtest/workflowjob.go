@@ -26,6 +26,12 @@ type WorkflowJob struct {
 	InstallationID int64
 	// Conclusion of a completed job; "success" when empty.
 	Conclusion string
+	// Name, WorkflowName and Sender: the job's name ("build"), its workflow's ("ci") and the
+	// login of the event's sender ("octocat") when empty. RunID is ID*10 and RunAttempt 1
+	// when 0.
+	Name, WorkflowName, Sender string
+	RunID                      int64
+	RunAttempt                 int
 }
 
 // WorkflowJobPayload is a workflow_job payload shaped like GitHub's, for tests and demos
@@ -43,7 +49,8 @@ func WorkflowJobPayload(j WorkflowJob) []byte {
 	now := time.Now().UTC().Format(time.RFC3339)
 	status := map[string]string{"queued": "queued", "waiting": "waiting", "in_progress": "in_progress", "completed": "completed"}[j.Action]
 	job := map[string]any{
-		"id": j.ID, "run_id": j.ID * 10, "name": "build", "workflow_name": "ci", "head_branch": "main",
+		"id": j.ID, "run_id": or(j.RunID, j.ID*10), "run_attempt": or(j.RunAttempt, 1),
+		"name": or(j.Name, "build"), "workflow_name": or(j.WorkflowName, "ci"), "head_branch": "main",
 		"head_sha": "0000000000000000000000000000000000000000", "status": status, "conclusion": nil,
 		"created_at": now, "started_at": now, "completed_at": nil, "labels": nonNil(j.Labels),
 		"runner_id": nil, "runner_name": nil, "runner_group_id": nil, "runner_group_name": nil, "steps": []any{},
@@ -67,7 +74,7 @@ func WorkflowJobPayload(j WorkflowJob) []byte {
 			"owner": map[string]any{"login": owner, "id": 1, "type": "Organization"},
 		},
 		"organization": map[string]any{"login": owner, "id": 1},
-		"sender":       map[string]any{"login": "octocat", "id": 2, "type": "User"},
+		"sender":       map[string]any{"login": or(j.Sender, "octocat"), "id": 2, "type": "User"},
 	}
 	if j.Enterprise != "" {
 		p["enterprise"] = map[string]any{"slug": j.Enterprise, "id": 3}
@@ -77,6 +84,15 @@ func WorkflowJobPayload(j WorkflowJob) []byte {
 	}
 	b, _ := json.Marshal(p)
 	return b
+}
+
+// or is v, or def when v is the zero value.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
 
 func nonNil(s []string) []string {
