@@ -58,6 +58,8 @@ func main() {
 		"Runners of one pool created in parallel (each one JIT registration, a pod and a Secret); the GitHub pacer still bounds the rate.")
 	flag.DurationVar(&o.controller.StatusInterval, "status-interval", controller.DefaultStatusInterval,
 		"Least time between two writes of a pool's status that change only its counts: the status is written at most once per interval while runners come and go. Other changes are written at once.")
+	flag.DurationVar(&o.controller.AuditRecheck, "audit-recheck", time.Minute,
+		"How often audited pools look again for Tetragon's TracingPolicyNamespaced kind while it is missing, and write their policy again (a deleted or edited one comes back).")
 	flag.BoolVar(&o.controller.JobEvents, "job-events", false,
 		"Record an Event on each runner pod naming the job it took (one more Kubernetes write per runner). The pod's job labels and annotations are set either way.")
 	flag.DurationVar(&o.controller.SweepInterval, "sweep-interval", 30*time.Minute, "How often each pool's GitHub registrations are compared with its pods when nothing else calls for it: a safety net. Pools are also swept after an operator restart and while orphan candidates wait out their grace.")
