@@ -94,7 +94,9 @@ func (r *RunnerPoolReconciler) notServed() {
 func (r *RunnerPoolReconciler) ensureAudit(ctx context.Context, pool *corralv1.RunnerPool, now time.Time) (*metav1.Condition, error) {
 	policy := audit.Build(pool)
 	if !pool.Spec.Audit.Enabled {
-		if r.audits.fresh(pool.UID, auditOff, now, 0) {
+		// Only a pool that was audited (its status says so) can have a policy to remove: the
+		// others cost no call (a lookup of a kind the cluster lacks is a discovery round trip).
+		if meta.FindStatusCondition(pool.Status.Conditions, corralv1.ConditionAudited) == nil || r.audits.fresh(pool.UID, auditOff, now, 0) {
 			return nil, nil
 		}
 		err := r.Client.Delete(ctx, policy)
