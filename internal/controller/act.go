@@ -188,10 +188,7 @@ func (r *RunnerPoolReconciler) markBusy(ctx context.Context, m busyMark) error {
 		r.expect.marked(owner.UID, pod.UID, m.value, m.job)
 	}
 	if attribute && r.opts().JobEvents && r.Recorder != nil {
-		j := m.job
-		r.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "JobStarted", "JobStarted",
-			"runner took job %d (%q) of %s, workflow %q, run %d attempt %d, triggered by %s",
-			j.JobID, j.Job, j.Repository, j.Workflow, j.RunID, j.RunAttempt, j.Sender)
+		r.Recorder.Eventf(pod, nil, corev1.EventTypeNormal, "JobStarted", "JobStarted", "%s", jobNote(*m.job))
 	}
 	return nil
 }

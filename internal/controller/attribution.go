@@ -1,8 +1,10 @@
 package controller
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -47,4 +49,22 @@ func jobMetadata(a corralv1.JobAttribution) (labels, annotations map[string]stri
 // attributedTo reports whether pod already carries job jobID's attribution.
 func attributedTo(pod *corev1.Pod, jobID int64) bool {
 	return pod.Annotations[corralv1.LabelJobID] == strconv.FormatInt(jobID, 10)
+}
+
+// maxEventNote is what an Event's note may hold (events.k8s.io/v1: 1 KiB).
+const maxEventNote = 1024
+
+// jobNote is the JobStarted Event's note: the job's identity, cut to what an Event holds (the
+// names alone may be 256 bytes each).
+func jobNote(j corralv1.JobAttribution) string {
+	note := fmt.Sprintf("runner took job %d (%q) of %s, workflow %q, run %d attempt %d, triggered by %s",
+		j.JobID, j.Job, j.Repository, j.Workflow, j.RunID, j.RunAttempt, j.Sender)
+	if len(note) <= maxEventNote {
+		return note
+	}
+	cut := maxEventNote - len("...")
+	for cut > 0 && !utf8.RuneStart(note[cut]) {
+		cut--
+	}
+	return note[:cut] + "..."
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,5 +84,18 @@ func TestPlanAttribution(t *testing.T) {
 	})
 	if p = planPool(observed(pool, demand, done), testOptions); len(p.marks) != 0 {
 		t.Errorf("marks %+v: an attributed pod is not patched again", p.marks)
+	}
+}
+
+// TestJobNote: the longest names still make an Event the API server takes (1 KiB), cut at a
+// character boundary.
+func TestJobNote(t *testing.T) {
+	long := strings.Repeat("é", corralv1.MaxAttributionValue/2)
+	note := jobNote(corralv1.JobAttribution{JobID: 1, Job: long, Workflow: long, Repository: "acme/" + strings.Repeat("r", 251), Sender: long})
+	if len(note) > maxEventNote || !utf8.ValidString(note) || !strings.HasSuffix(note, "...") {
+		t.Errorf("note of %d bytes (valid UTF-8: %v): %.80q", len(note), utf8.ValidString(note), note)
+	}
+	if short := jobNote(corralv1.JobAttribution{JobID: 41, Job: "build", Repository: "acme/app"}); !strings.Contains(short, `job 41 ("build") of acme/app`) {
+		t.Errorf("note %q", short)
 	}
 }
