@@ -51,7 +51,7 @@ func loadDemandSchema(t testing.TB) demandSchema {
 	}
 	out := demandSchema{}
 	for name, p := range crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Properties["demand"].Properties {
-		if name == "epoch" || name == "jobs" { // jobs: structured, checked by the API server (attribution tests)
+		if name == "epoch" {
 			continue
 		}
 		out[name] = struct {
@@ -59,8 +59,8 @@ func loadDemandSchema(t testing.TB) demandSchema {
 			maxLength int
 		}{regexp.MustCompile(p.Pattern), p.MaxLength}
 	}
-	if len(out) != 3 {
-		t.Fatalf("status.demand lists in the CRD: %v, want queued, running and done", out)
+	if len(out) != 4 {
+		t.Fatalf("status.demand lists in the CRD: %v, want queued, running, done and attributions", out)
 	}
 	return out
 }
@@ -68,7 +68,7 @@ func loadDemandSchema(t testing.TB) demandSchema {
 // check fails unless d is what the API server accepts.
 func (s demandSchema) check(t testing.TB, d *corralv1.PoolDemand) {
 	t.Helper()
-	for name, v := range map[string]string{"queued": d.Queued, "running": d.Running, "done": d.Done} {
+	for name, v := range map[string]string{"queued": d.Queued, "running": d.Running, "done": d.Done, "attributions": d.Attributions} {
 		if !s[name].pattern.MatchString(v) || len(v) > s[name].maxLength {
 			t.Fatalf("%s %.200q (%d bytes) breaks the CRD's pattern or maxLength %d", name, v, len(v), s[name].maxLength)
 		}

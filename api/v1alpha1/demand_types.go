@@ -74,59 +74,23 @@ type PoolDemand struct {
 	// +kubebuilder:validation:Pattern=`^([1-9][0-9]{0,18}\+[0-9]{1,12}( [1-9][0-9]{0,18}\+[0-9]{1,12})*)?$`
 	Done string `json:"done,omitempty"`
 
-	// jobs identify the jobs this pool's runners took recently (the in_progress deliveries
-	// of the last AttributionTTL, newest MaxAttributions), so that the reconciler labels
-	// each runner pod with its job. A job leaves the list once it stops running.
+	// attributions identify the jobs this pool's runners took recently (the in_progress
+	// deliveries of the last AttributionTTL, newest first, at most MaxAttributionBytes), so
+	// that the reconciler labels each runner pod with its job. One line per job:
+	// "JOBID SUFFIX STARTED RUNID ATTEMPT REPOSITORY WORKFLOW JOB SENDER" (STARTED in Unix
+	// seconds; each text percent-escaped, "-" when empty). A job leaves once it stops running.
 	// +optional
-	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=256
-	Jobs []JobAttribution `json:"jobs,omitempty"`
+	// +kubebuilder:validation:MaxLength=8192
+	Attributions string `json:"attributions,omitempty"`
 }
 
-// MaxAttributions bounds status.demand.jobs; AttributionTTL is how long a job stays there
-// after it started (the reconciler labels its pod within seconds).
+// AttributionTTL is how long a job stays in status.demand.attributions after it started
+// (the reconciler labels its pod within seconds); MaxAttributionBytes bounds the field, so
+// that with MaxTrackedJobs running the pool still fits the size the demand is built for.
 const (
-	MaxAttributions = 256
-	AttributionTTL  = 10 * time.Minute
+	AttributionTTL      = 10 * time.Minute
+	MaxAttributionBytes = 8192
 	// MaxAttributionValue bounds each text of a JobAttribution, in bytes; the webhook
 	// receiver cuts longer ones (at a character boundary) and drops control characters.
 	MaxAttributionValue = 256
 )
-
-// JobAttribution is the identity of a workflow job one of the pool's runners took, from
-// its in_progress delivery. Repository and sender are GitHub's; workflow and job names are
-// whatever the workflow's author wrote: never trust them for access decisions.
-type JobAttribution struct {
-	// runner is the suffix of the runner that took the job (see running).
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]{5}$`
-	Runner string `json:"runner"`
-	// jobID is GitHub's workflow job ID.
-	// +kubebuilder:validation:Minimum=1
-	JobID int64 `json:"jobID"`
-	// repository is owner/name.
-	// +optional
-	// +kubebuilder:validation:MaxLength=256
-	Repository string `json:"repository,omitempty"`
-	// workflow is the workflow's name.
-	// +optional
-	// +kubebuilder:validation:MaxLength=256
-	Workflow string `json:"workflow,omitempty"`
-	// runID is the workflow run's ID.
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	RunID int64 `json:"runID,omitempty"`
-	// runAttempt is the run's attempt, from 1.
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	RunAttempt int32 `json:"runAttempt,omitempty"`
-	// job is the job's name.
-	// +optional
-	// +kubebuilder:validation:MaxLength=256
-	Job string `json:"job,omitempty"`
-	// sender is the login of the user whose action triggered the delivery.
-	// +optional
-	// +kubebuilder:validation:MaxLength=256
-	Sender string `json:"sender,omitempty"`
-	// startedAt is when the receiver learned the job started.
-	StartedAt metav1.Time `json:"startedAt"`
-}

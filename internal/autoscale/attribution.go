@@ -3,12 +3,7 @@ package autoscale
 import (
 	"cmp"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/github"
@@ -25,28 +20,14 @@ type JobIdentity struct {
 	Sender     string
 }
 
-// attributionText makes a payload string fit for status.demand.jobs: valid UTF-8, no
-// control or format characters (newlines, terminal escapes, zero-width and bidi overrides
-// that make kubectl show something else), at most MaxAttributionValue bytes cut at a
-// character boundary. What is left may still be anything printable.
-func attributionText(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
-			continue
-		}
-		if b.Len()+utf8.RuneLen(r) > corralv1.MaxAttributionValue {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
+// attributionText is corralv1.AttributionText: what a delivery says about a job, cleaned
+// for the pool's status and pod metadata.
+func attributionText(s string) string { return corralv1.AttributionText(s) }
 
 // attribute returns the pool's job attributions after events: one for each in_progress
 // event by one of this pool's runners (prefix) for a job entries hold as running, kept
-// while the job runs, for at most AttributionTTL, the newest MaxAttributions. prev is not
-// modified. Pure.
+// while the job runs, for at most AttributionTTL, newest first (EncodeAttributions keeps
+// those that fit). prev is not modified. Pure.
 func attribute(prev []corralv1.JobAttribution, events []Event, entries []corralv1.DemandEntry, prefix string, now time.Time) []corralv1.JobAttribution {
 	running := make(map[int64]string, len(entries))
 	for _, e := range entries {
@@ -72,24 +53,21 @@ func attribute(prev []corralv1.JobAttribution, events []Event, entries []corralv
 		byJob[ev.JobID] = corralv1.JobAttribution{
 			Runner: ev.RunnerName[len(prefix):], JobID: ev.JobID, Repository: attributionText(ev.Repository),
 			Workflow: ev.Identity.Workflow, RunID: max(ev.Identity.RunID, 0), RunAttempt: max(ev.Identity.RunAttempt, 0),
-			Job: ev.Identity.Job, Sender: ev.Identity.Sender, StartedAt: metav1.NewTime(at.UTC().Truncate(time.Second)),
+			Job: ev.Identity.Job, Sender: ev.Identity.Sender, StartedAt: at.UTC().Truncate(time.Second),
 		}
 	}
 	out := make([]corralv1.JobAttribution, 0, len(byJob))
 	for id, a := range byJob {
-		if running[id] == a.Runner && now.Sub(a.StartedAt.Time) <= corralv1.AttributionTTL {
+		if running[id] == a.Runner && now.Sub(a.StartedAt) <= corralv1.AttributionTTL {
 			out = append(out, a)
 		}
 	}
 	slices.SortFunc(out, func(a, b corralv1.JobAttribution) int {
-		if c := b.StartedAt.Compare(a.StartedAt.Time); c != 0 {
+		if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
 			return c // newest first: past the bound the oldest go (their pods are labelled by now)
 		}
 		return cmp.Compare(a.JobID, b.JobID)
 	})
-	if len(out) > corralv1.MaxAttributions {
-		out = out[:corralv1.MaxAttributions]
-	}
 	if len(out) == 0 {
 		return nil
 	}

@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/github"
 )
 
@@ -31,13 +33,13 @@ var _ = Describe("job attribution in the demand store", func() {
 		st := newStore()
 		now := time.Now()
 		Expect(applyEvents(st, key, ev(5, "queued", "", now), started(5, runner, now))).To(Equal(resultApplied))
-		jobs := getPool(key).Status.Demand.Jobs
+		jobs := corralv1.DecodeAttributions(getPool(key).Status.Demand.Attributions)
 		Expect(jobs).To(HaveLen(1))
 		Expect(jobs[0].Runner).To(Equal("abcde"))
 		Expect(jobs[0].Job).To(Equal("build"))
 		Expect(jobs[0].Repository).To(Equal("acme/app"))
 		Expect(applyEvents(st, key, ev(5, "completed", runner, now))).To(Equal(resultApplied))
-		Expect(getPool(key).Status.Demand.Jobs).To(BeEmpty())
+		Expect(getPool(key).Status.Demand.Attributions).To(BeEmpty())
 	})
 
 	It("never loses a job's demand to an attribution the API server refuses", func() {
@@ -48,14 +50,14 @@ var _ = Describe("job attribution in the demand store", func() {
 		wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 		Expect(err).NotTo(HaveOccurred())
 		refusals := 0
-		// Whatever slipped through the cleaning: the real API server refuses it (a runner
-		// suffix against the schema's pattern).
+		// Whatever slipped through the encoder: the real API server refuses it (past the
+		// schema's MaxLength).
 		st.writer = interceptor.NewClient(wc, interceptor.Funcs{
 			SubResourceApply: func(ctx context.Context, c client.Client, sub string, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
 				u := obj.(interface{ UnstructuredContent() map[string]any }).UnstructuredContent()
-				if jobs, ok, _ := unstructured.NestedSlice(u, "status", "demand", "jobs"); ok && len(jobs) > 0 {
-					jobs[0].(map[string]any)["runner"] = "NOT A SUFFIX"
-					Expect(unstructured.SetNestedSlice(u, jobs, "status", "demand", "jobs")).To(Succeed())
+				if a, ok, _ := unstructured.NestedString(u, "status", "demand", "attributions"); ok && a != "" {
+					a += strings.Repeat("\n"+a, corralv1.MaxAttributionBytes/len(a))
+					Expect(unstructured.SetNestedField(u, a, "status", "demand", "attributions")).To(Succeed())
 					refusals++
 				}
 				return c.SubResource(sub).Apply(ctx, obj, opts...)
@@ -64,6 +66,6 @@ var _ = Describe("job attribution in the demand store", func() {
 		Expect(applyEvents(st, key, started(6, runner, time.Now()))).To(Equal(resultApplied))
 		Expect(refusals).To(Equal(1), "the write with the attribution was tried first")
 		Expect(jobsOf(key)).To(Equal(map[int64]string{6: "InProgress/abcde"}), "the runner is recorded busy all the same")
-		Expect(getPool(key).Status.Demand.Jobs).To(BeEmpty())
+		Expect(getPool(key).Status.Demand.Attributions).To(BeEmpty())
 	})
 })

@@ -100,18 +100,30 @@ func TestAttribute(t *testing.T) {
 	if next := attribute(got, nil, []corralv1.DemandEntry{running(1, "abcde")}, testPrefix, t0.Add(corralv1.AttributionTTL+time.Second)); next != nil {
 		t.Errorf("an attribution outlived its TTL: %+v", next)
 	}
-	// Past the bound the oldest go; the result is sorted the same way every time.
+	// Many running jobs: all kept, newest first, the same order every time; what the
+	// status holds is the newest that fit in MaxAttributionBytes.
+	const many = 300
 	var events []Event
 	var entries []corralv1.DemandEntry
-	for i := range corralv1.MaxAttributions + 10 {
+	for i := range many {
 		suffix := fmt.Sprintf("%05d", i)
 		events = append(events, started(int64(i+1), testPrefix+suffix, t0.Add(time.Duration(i)*time.Second)))
 		entries = append(entries, running(int64(i+1), suffix))
 	}
 	now := t0.Add(time.Hour / 12)
 	all := attribute(nil, events, entries, testPrefix, now)
-	if len(all) != corralv1.MaxAttributions || all[0].JobID != int64(corralv1.MaxAttributions+10) || all[len(all)-1].JobID != 11 {
-		t.Errorf("bounded attributions: %d, newest %d, oldest %d; want %d from job %d down to 11",
-			len(all), all[0].JobID, all[len(all)-1].JobID, corralv1.MaxAttributions, corralv1.MaxAttributions+10)
+	if len(all) != many || all[0].JobID != many || all[len(all)-1].JobID != 1 {
+		t.Fatalf("attributions: %d, newest %d, oldest %d; want %d from job %d down to 1", len(all), all[0].JobID, all[len(all)-1].JobID, many, many)
+	}
+	stored := corralv1.EncodeAttributions(all)
+	kept := corralv1.DecodeAttributions(stored)
+	if len(stored) > corralv1.MaxAttributionBytes || len(kept) == 0 || len(kept) == many || kept[0].JobID != many {
+		t.Errorf("stored %d bytes, %d attributions from job %d: want at most %d bytes holding the newest, not all %d",
+			len(stored), len(kept), kept[0].JobID, corralv1.MaxAttributionBytes, many)
+	}
+	for i, a := range kept {
+		if a != all[i] {
+			t.Fatalf("stored attribution %d is %+v, want the %dth newest %+v", i, a, i, all[i])
+		}
 	}
 }

@@ -22,7 +22,7 @@ type Demand struct {
 	// Metrics.ObserveQueuedToPod.
 	QueuedSince []time.Time
 	// Jobs identify the jobs of BusyRunners, by runner name, where the receiver recorded
-	// them (status.demand.jobs); nil when none is.
+	// them (status.demand.attributions); nil when none is.
 	Jobs map[string]corralv1.JobAttribution
 }
 
@@ -47,7 +47,7 @@ func DemandOf(pool *corralv1.RunnerPool, now time.Time, ttl time.Duration) Deman
 		}
 	}
 	if pool.Status.Demand != nil {
-		for _, a := range pool.Status.Demand.Jobs {
+		for _, a := range corralv1.DecodeAttributions(pool.Status.Demand.Attributions) {
 			name := github.RunnerNamePrefix(pool.Name, pool.UID) + a.Runner
 			if d.BusyRunners[name] {
 				if d.Jobs == nil {

@@ -83,9 +83,9 @@ func (s *store) apply(ctx context.Context, key types.NamespacedName, events []Ev
 		if attributing {
 			var attributed []corralv1.JobAttribution
 			if d := base.Status.Demand; d != nil {
-				attributed = d.Jobs
+				attributed = corralv1.DecodeAttributions(d.Attributions)
 			}
-			demand.Jobs = attribute(attributed, events, entries, prefix, s.now())
+			demand.Attributions = corralv1.EncodeAttributions(attribute(attributed, events, entries, prefix, s.now()))
 		}
 		stored, err := s.write(ctx, base, demand)
 		switch {
@@ -98,7 +98,7 @@ func (s *store) apply(ctx context.Context, key types.NamespacedName, events []Ev
 			return resultApplied, next, nil
 		case apierrors.IsNotFound(err):
 			return resultPoolGone, nil, nil
-		case apierrors.IsInvalid(err) && len(demand.Jobs) > 0:
+		case apierrors.IsInvalid(err) && demand.Attributions != "":
 			// The jobs' attribution is a convenience; the demand is not: never lose it to one.
 			log.FromContext(ctx).Error(err, "the API server refused the jobs' attribution; writing the demand without it", "pool", key)
 			attributing = false

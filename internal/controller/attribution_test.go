@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
@@ -18,7 +17,7 @@ import (
 // annotation; no value ever makes the patch invalid.
 func TestJobMetadata(t *testing.T) {
 	job := corralv1.JobAttribution{Runner: "aaaaa", JobID: 41, Repository: "acme/app", Workflow: "CI", RunID: 900, RunAttempt: 2,
-		Job: "build", Sender: "octocat", StartedAt: metav1.NewTime(t0)}
+		Job: "build", Sender: "octocat", StartedAt: t0}
 	labels, annotations := jobMetadata(job)
 	wantLabels := map[string]string{
 		corralv1.LabelJobID: "41", corralv1.LabelJobRepository: "acme.app", corralv1.LabelJobWorkflow: "CI",
@@ -62,7 +61,7 @@ func TestJobMetadata(t *testing.T) {
 // says is not busy is not attributed.
 func TestPlanAttribution(t *testing.T) {
 	pool := testPool(gen.WithMinIdle(1))
-	job := corralv1.JobAttribution{Runner: "aaaaa", JobID: 41, Repository: "acme/app", StartedAt: metav1.NewTime(t0)}
+	job := corralv1.JobAttribution{Runner: "aaaaa", JobID: 41, Repository: "acme/app", StartedAt: t0}
 	fresh := runnerFixture(pool, "aaaaa", 7)
 	name := fresh.Name
 	demand := Demand{BusyRunners: map[string]bool{name: true}, Jobs: map[string]corralv1.JobAttribution{name: job}}

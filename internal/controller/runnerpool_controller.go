@@ -34,7 +34,7 @@ type Demand struct {
 	// QueuedSince holds when each queued job was first seen, oldest first.
 	QueuedSince []time.Time
 	// Jobs identify the jobs busy runners took, by runner name (those the webhook receiver
-	// recorded: status.demand.jobs).
+	// recorded: status.demand.attributions).
 	Jobs map[string]corralv1.JobAttribution
 }
 
