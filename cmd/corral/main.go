@@ -70,6 +70,8 @@ func main() {
 	flag.BoolVar(&o.showVersion, "version", false, "Print the version and exit.")
 	flag.IntVar(&o.github.ContentCreatingPerMinute, "github-content-creating-per-minute", github.DefaultContentCreatingPerMinute,
 		"JIT registrations each credential may make in any minute: Corral paces itself under GitHub's secondary limit (80) instead of hitting it.")
+	flag.DurationVar(&o.github.PacedWait, "github-paced-wait", github.DefaultPacedWait,
+		"Longest a paced registration waits in the call for a slot to free (a longer wait requeues the pool instead); negative: never wait.")
 	o.webhook.BindFlags(flag.CommandLine)
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()

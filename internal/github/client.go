@@ -64,6 +64,8 @@ type Client struct {
 	creds    []*credential
 	groupTTL time.Duration
 	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error
+	maxWait  time.Duration // FactoryOptions.PacedWait
 	next     atomic.Uint64 // rotation position for JIT calls
 	lastUsed time.Time     // guarded by the Factory's mutex
 
@@ -77,7 +79,8 @@ type groupEntry struct {
 }
 
 func newClient(scope Scope, creds []*credential, opts FactoryOptions) *Client {
-	return &Client{scope: scope, creds: creds, groupTTL: opts.GroupCacheTTL, now: opts.Now, groups: map[string]groupEntry{}}
+	return &Client{scope: scope, creds: creds, groupTTL: opts.GroupCacheTTL, now: opts.Now, sleep: opts.Sleep, maxWait: opts.PacedWait,
+		groups: map[string]groupEntry{}}
 }
 
 // Scope is the scope the client works on.

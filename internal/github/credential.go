@@ -148,11 +148,17 @@ func (c *credential) limited() *RateLimitError {
 // markLimited records that GitHub rate limited this credential until e.Reset.
 func (c *credential) markLimited(ctx context.Context, e *RateLimitError) {
 	kind := "primary"
-	if e.Secondary {
+	switch {
+	case e.Paced: // our own pacer, GitHub not asked: routine in a burst, no news
+		kind = "paced"
+		log.FromContext(ctx).V(1).Info("github credential paced", "credential", c.key, "reset", e.Reset)
+	case e.Secondary:
 		kind = "secondary"
 	}
 	c.metrics.limited.WithLabelValues(c.key, kind).Inc()
-	log.FromContext(ctx).Info("github credential rate limited", "credential", c.key, "kind", kind, "reset", e.Reset)
+	if kind != "paced" {
+		log.FromContext(ctx).Info("github credential rate limited", "credential", c.key, "kind", kind, "reset", e.Reset)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e.Reset.After(c.limitedTil) {

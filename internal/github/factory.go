@@ -1,6 +1,7 @@
 package github
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -40,9 +41,20 @@ type FactoryOptions struct {
 	// Corral waits its turn under GitHub's secondary limit instead of hitting it;
 	// DefaultContentCreatingPerMinute (80, GitHub's limit) when 0.
 	ContentCreatingPerMinute int
+	// PacedWait is the longest a JIT registration waits in the call for its credential's
+	// next free slot under the pacer, in all; a slot further away is the paced
+	// *RateLimitError at once. It lets a reconcile creating a burst take the slots as they
+	// free instead of needing a reconcile per slot. DefaultPacedWait when 0; negative: never.
+	PacedWait time.Duration
 	// Now is the clock for rate-limit bookkeeping; time.Now when nil.
 	Now func() time.Time
+	// Sleep waits d, or less if ctx ends first (then returns its error); a timer when nil.
+	// Tests replace it with Now's clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
+
+// DefaultPacedWait is FactoryOptions.PacedWait's default.
+const DefaultPacedWait = time.Second
 
 func (o FactoryOptions) withDefaults() FactoryOptions {
 	if o.MaxResponseBytes <= 0 {
@@ -57,10 +69,28 @@ func (o FactoryOptions) withDefaults() FactoryOptions {
 	if o.IdleTTL <= 0 {
 		o.IdleTTL = time.Hour
 	}
+	if o.PacedWait == 0 {
+		o.PacedWait = DefaultPacedWait
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
 	return o
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Factory hands out Clients. It caches one authenticated client per credential Secret (and

@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"credential", "result"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_github_rate_limited_total",
-			Help: "Times a credential was found rate limited, by credential Secret and kind (primary, secondary).",
+			Help: "Times a credential was found rate limited, by credential Secret and kind (primary, secondary; paced: Corral's own pacer held a registration).",
 		}, []string{"credential", "kind"}),
 	}
 	if reg == nil {
