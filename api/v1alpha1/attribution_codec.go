@@ -142,8 +142,9 @@ func unescape(f string) (string, bool) {
 }
 
 // DecodeAttributions returns the attributions s holds, in its order. Malformed lines and
-// a job's later lines are skipped, and texts cleaned again (the status may have been written by anyone allowed to
-// write it), so whatever s holds, what comes out is what EncodeAttributions would write.
+// a job's later lines are skipped, and texts cleaned again (the status may have been
+// written by anyone allowed to write it), so whatever s holds, what comes out is what
+// EncodeAttributions would write.
 func DecodeAttributions(s string) []JobAttribution {
 	var out []JobAttribution
 	seen := map[int64]bool{}

@@ -10,7 +10,7 @@ import (
 )
 
 // JobIdentity is what an in_progress delivery says about the job, for attribution. Every
-// text is already cleaned (attributionText): the payload's workflow and job names are the
+// text is already cleaned (corralv1.AttributionText): the payload's workflow and job names are the
 // workflow author's, any length, any characters.
 type JobIdentity struct {
 	Workflow   string
@@ -19,10 +19,6 @@ type JobIdentity struct {
 	Job        string
 	Sender     string
 }
-
-// attributionText is corralv1.AttributionText: what a delivery says about a job, cleaned
-// for the pool's status and pod metadata.
-func attributionText(s string) string { return corralv1.AttributionText(s) }
 
 // attribute returns the pool's job attributions after events: one for each in_progress
 // event by one of this pool's runners (prefix) for a job entries hold as running, kept
@@ -51,7 +47,7 @@ func attribute(prev []corralv1.JobAttribution, events []Event, entries []corralv
 			at = now
 		}
 		byJob[ev.JobID] = corralv1.JobAttribution{
-			Runner: ev.RunnerName[len(prefix):], JobID: ev.JobID, Repository: attributionText(ev.Repository),
+			Runner: ev.RunnerName[len(prefix):], JobID: ev.JobID, Repository: corralv1.AttributionText(ev.Repository),
 			Workflow: ev.Identity.Workflow, RunID: max(ev.Identity.RunID, 0), RunAttempt: max(ev.Identity.RunAttempt, 0),
 			Job: ev.Identity.Job, Sender: ev.Identity.Sender, StartedAt: at.UTC().Truncate(time.Second),
 		}

@@ -26,12 +26,12 @@ func TestAttributionText(t *testing.T) {
 		{"  padded  ", "padded"},
 		{long, strings.Repeat("é", corralv1.MaxAttributionValue/2)},
 	} {
-		got := attributionText(tc.in)
+		got := corralv1.AttributionText(tc.in)
 		if got != tc.want {
-			t.Errorf("attributionText(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("AttributionText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 		if !utf8.ValidString(got) || len(got) > corralv1.MaxAttributionValue {
-			t.Errorf("attributionText(%q) = %q: invalid or too long (%d bytes)", tc.in, got, len(got))
+			t.Errorf("AttributionText(%q) = %q: invalid or too long (%d bytes)", tc.in, got, len(got))
 		}
 	}
 }

@@ -46,10 +46,9 @@ func DemandOf(pool *corralv1.RunnerPool, now time.Time, ttl time.Duration) Deman
 			d.BusyRunners[prefix+e.Runner] = true
 		}
 	}
-	if pool.Status.Demand != nil {
+	if prefix != "" { // some runner is busy: the attributions may name its job
 		for _, a := range corralv1.DecodeAttributions(pool.Status.Demand.Attributions) {
-			name := github.RunnerNamePrefix(pool.Name, pool.UID) + a.Runner
-			if d.BusyRunners[name] {
+			if name := prefix + a.Runner; d.BusyRunners[name] {
 				if d.Jobs == nil {
 					d.Jobs = map[string]corralv1.JobAttribution{}
 				}

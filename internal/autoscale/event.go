@@ -146,11 +146,11 @@ func parseWorkflowJob(payload []byte) (ev Event, ok bool, err error) {
 	return ev, true, nil
 }
 
-// identityOf is the job's identity in p, cleaned for status (attributionText); numbers out
+// identityOf is the job's identity in p, cleaned for status (corralv1.AttributionText); numbers out
 // of range are left out.
 func identityOf(p *workflowJobPayload) JobIdentity {
 	j := p.WorkflowJob
-	id := JobIdentity{Workflow: attributionText(j.WorkflowName), Job: attributionText(j.Name)}
+	id := JobIdentity{Workflow: corralv1.AttributionText(j.WorkflowName), Job: corralv1.AttributionText(j.Name)}
 	if j.RunID > 0 {
 		id.RunID = j.RunID
 	}
@@ -158,7 +158,7 @@ func identityOf(p *workflowJobPayload) JobIdentity {
 		id.RunAttempt = int32(j.RunAttempt)
 	}
 	if p.Sender != nil {
-		id.Sender = attributionText(p.Sender.Login)
+		id.Sender = corralv1.AttributionText(p.Sender.Login)
 	}
 	return id
 }

@@ -147,18 +147,15 @@ func (c *credential) limited() *RateLimitError {
 
 // markLimited records that GitHub rate limited this credential until e.Reset.
 func (c *credential) markLimited(ctx context.Context, e *RateLimitError) {
-	kind := "primary"
+	kind, logger := "primary", log.FromContext(ctx)
 	switch {
 	case e.Paced: // our own pacer, GitHub not asked: routine in a burst, no news
-		kind = "paced"
-		log.FromContext(ctx).V(1).Info("github credential paced", "credential", c.key, "reset", e.Reset)
+		kind, logger = "paced", logger.V(1)
 	case e.Secondary:
 		kind = "secondary"
 	}
 	c.metrics.limited.WithLabelValues(c.key, kind).Inc()
-	if kind != "paced" {
-		log.FromContext(ctx).Info("github credential rate limited", "credential", c.key, "kind", kind, "reset", e.Reset)
-	}
+	logger.Info("github credential rate limited", "credential", c.key, "kind", kind, "reset", e.Reset)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e.Reset.After(c.limitedTil) {
