@@ -10,8 +10,9 @@ import (
 type EgressMode string
 
 const (
-	// EgressInternet allows any public address and blocks private ranges (RFC 1918, CGNAT,
-	// link-local with the cloud metadata endpoint, IPv6 ULA and link-local).
+	// EgressInternet allows any public address and blocks every range that is not the public
+	// internet (RFC 1918, CGNAT, link-local with the cloud metadata endpoint, reserved and
+	// multicast ranges, IPv6 ULA and link-local; internal/netpol/cidrs.go lists them).
 	EgressInternet EgressMode = "Internet"
 	// EgressNone allows only DNS and the pool's allow rules (e.g. an HTTP proxy).
 	EgressNone EgressMode = "None"

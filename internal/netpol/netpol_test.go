@@ -96,12 +96,15 @@ func TestModeRules(t *testing.T) {
 
 func TestExceptionCIDRs(t *testing.T) {
 	v4 := NonPublicIPv4()
-	for _, want := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"} {
+	for _, want := range []string{"0.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+		"169.254.0.0/16", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+		"224.0.0.0/4", "240.0.0.0/4", "168.63.129.16/32"} {
 		if !contains(v4, want) {
 			t.Errorf("IPv4 exceptions lack %s", want)
 		}
 	}
-	for _, want := range []string{"fc00::/7", "fe80::/10"} {
+	for _, want := range []string{"fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "100::/64", "100:0:0:1::/64",
+		"2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20", "5f00::/16", "64:ff9b:1::/48"} {
 		if !contains(NonPublicIPv6(), want) {
 			t.Errorf("IPv6 exceptions lack %s", want)
 		}
@@ -112,6 +115,19 @@ func TestExceptionCIDRs(t *testing.T) {
 			if err != nil || p.Masked() != p || p.String() != c {
 				t.Errorf("%q is not a canonical CIDR (%v)", c, err)
 			}
+		}
+	}
+	// The API server refuses an exception outside its block's family, and an IPv4-mapped
+	// one (::ffff:0:0/96 is not a subset of ::/0 to it): one such entry and no pool's
+	// policy could be written.
+	for _, c := range v4 {
+		if !netip.MustParsePrefix(c).Addr().Is4() {
+			t.Errorf("IPv4 exception %s is not IPv4", c)
+		}
+	}
+	for _, c := range NonPublicIPv6() {
+		if a := netip.MustParsePrefix(c).Addr(); !a.Is6() || a.Is4In6() {
+			t.Errorf("IPv6 exception %s is not plain IPv6", c)
 		}
 	}
 	// Every IPv4 exception is also excepted through the well-known NAT64 prefix, and the

@@ -51,7 +51,9 @@ func selects(t *testing.T, sel *metav1.LabelSelector, set labels.Set) bool {
 // peerMatches reports whether peer (of a policy in namespace policyNS) matches dst.
 func peerMatches(t *testing.T, peer networkingv1.NetworkPolicyPeer, policyNS string, dst endpoint) bool {
 	if b := peer.IPBlock; b != nil {
-		addr := netip.MustParseAddr(dst.ip)
+		// A dual-stack socket sends to an IPv4-mapped address (::ffff:a.b.c.d) as IPv4, so
+		// the dataplane matches a.b.c.d against the IPv4 block.
+		addr := netip.MustParseAddr(dst.ip).Unmap()
 		if !netip.MustParsePrefix(b.CIDR).Contains(addr) {
 			return false
 		}
@@ -192,8 +194,10 @@ func runnerPod() endpoint {
 	}}
 }
 
-func TestProbes(t *testing.T) {
-	commonDenied := []probe{
+// commonDenied are the probes no mode but Unrestricted allows: an address in every range
+// the Internet mode excepts (TestEveryExceptionIsProbed), and cluster pods without a rule.
+func commonDenied() []probe {
+	return []probe{
 		{"metadata endpoint", ip("169.254.169.254"), 80, tcp, false},
 		{"RFC 1918 10/8", ip("10.1.2.3"), 443, tcp, false},
 		{"RFC 1918 172.16/12", ip("172.16.5.4"), 443, tcp, false},
@@ -213,11 +217,44 @@ func TestProbes(t *testing.T) {
 		{"Azure WireServer", ip("168.63.129.16"), 80, tcp, false},
 		{"Azure WireServer through NAT64", ip("64:ff9b::a83f:8110"), 80, tcp, false},
 		{"198.18/15 through NAT64", ip("64:ff9b::c613:5"), 443, tcp, false},
+		{"PCP anycast (the network's NAT)", ip("192.0.0.9"), 5351, udp, false},
+		{"documentation TEST-NET-1", ip("192.0.2.10"), 443, tcp, false},
+		{"documentation TEST-NET-2", ip("198.51.100.7"), 443, tcp, false},
+		{"documentation TEST-NET-3", ip("203.0.113.9"), 443, tcp, false},
+		{"multicast SSDP", ip("239.255.255.250"), 1900, udp, false},
+		{"multicast mDNS", ip("224.0.0.251"), 5353, udp, false},
+		{"PCP anycast through NAT64", ip("64:ff9b::c000:9"), 5351, udp, false},
+		{"TEST-NET-1 through NAT64", ip("64:ff9b::c000:20a"), 443, tcp, false},
+		{"TEST-NET-2 through NAT64", ip("64:ff9b::c633:6407"), 443, tcp, false},
+		{"TEST-NET-3 through NAT64", ip("64:ff9b::cb00:7109"), 443, tcp, false},
+		{"multicast through NAT64", ip("64:ff9b::efff:fffa"), 1900, udp, false},
+		{"0/8 through NAT64", ip("64:ff9b::1"), 80, tcp, false},
+		{"172.16/12 through NAT64", ip("64:ff9b::ac10:504"), 443, tcp, false},
+		{"192.168/16 through NAT64", ip("64:ff9b::c0a8:101"), 443, tcp, false},
+		{"CGNAT through NAT64", ip("64:ff9b::6464:64c8"), 80, tcp, false},
+		{"240/4 through NAT64", ip("64:ff9b::fa01:203"), 443, tcp, false},
+		{"IPv4-mapped 10/8 (sent as IPv4)", ip("::ffff:10.1.2.3"), 443, tcp, false},
+		{"IPv4-mapped metadata endpoint (sent as IPv4)", ip("::ffff:169.254.169.254"), 80, tcp, false},
+		{"IPv6 deprecated site-local", ip("fec0::1"), 443, tcp, false},
+		{"IPv6 multicast all-nodes", ip("ff02::1"), 443, udp, false},
+		{"IPv6 multicast mDNS", ip("ff02::fb"), 5353, udp, false},
+		{"IPv6 discard-only", ip("100::1"), 443, tcp, false},
+		{"IPv6 dummy prefix", ip("100:0:0:1::1"), 443, tcp, false},
+		{"IPv6 Teredo", ip("2001:0:4136:e378::1"), 443, tcp, false},
+		{"IPv6 benchmarking", ip("2001:2::5"), 443, tcp, false},
+		{"IPv6 PCP anycast", ip("2001:1::1"), 5351, udp, false},
+		{"IPv6 documentation 2001:db8::/32", ip("2001:db8::1"), 443, tcp, false},
+		{"IPv6 documentation 3fff::/20", ip("3fff:fff::1"), 443, tcp, false},
+		{"6to4 of 10.0.0.1", ip("2002:a00:1::1"), 443, tcp, false},
+		{"SRv6 segment identifier", ip("5f00:1::1"), 443, tcp, false},
 		{"cluster pod without an allow rule", otherSysPod, 443, tcp, false},
 		{"DNS label outside the DNS namespace", fakeDNSPod, 53, udp, false},
 		{"cluster DNS on another port", dnsPod, 80, tcp, false},
 		{"cluster DNS on 5353", dnsPod, 5353, udp, false},
 	}
+}
+
+func TestProbes(t *testing.T) {
 	dnsAllowed := []probe{
 		{"cluster DNS over UDP", dnsPod, 53, udp, true},
 		{"cluster DNS over TCP", dnsPod, 53, tcp, true},
@@ -229,7 +266,7 @@ func TestProbes(t *testing.T) {
 	}{{
 		name: "Internet",
 		pool: gen.RunnerPool("builders", gen.WithNamespace("ci"), gen.WithAllowCIDR("10.20.0.0/24", 443)),
-		probes: concat(commonDenied, dnsAllowed, []probe{
+		probes: concat(commonDenied(), dnsAllowed, []probe{
 			{"public HTTPS", ip("1.1.1.1"), 443, tcp, true},
 			{"public HTTP", ip("140.82.112.3"), 80, tcp, true},
 			{"public resolver", ip("8.8.8.8"), 53, udp, true},
@@ -237,6 +274,15 @@ func TestProbes(t *testing.T) {
 			{"public IPv4 through NAT64", ip("64:ff9b::101:101"), 443, tcp, true},
 			{"next to Azure WireServer", ip("168.63.129.17"), 443, tcp, true},
 			{"next to 198.18/15", ip("198.20.0.1"), 443, tcp, true},
+			{"next to 192.0.0.0/24 and TEST-NET-1", ip("192.0.1.1"), 443, tcp, true},
+			{"next to TEST-NET-2", ip("198.51.101.1"), 443, tcp, true},
+			{"next to TEST-NET-3", ip("203.0.112.1"), 443, tcp, true},
+			{"just below multicast", ip("223.255.255.1"), 443, tcp, true},
+			{"public IPv4-mapped (sent as IPv4)", ip("::ffff:1.1.1.1"), 443, tcp, true},
+			{"public IPv6 next to 2001::/23", ip("2001:200::1"), 443, tcp, true},
+			{"public IPv6 next to 2001:db8::/32", ip("2001:db9::1"), 443, tcp, true},
+			{"public IPv6 next to 6to4", ip("2003::1"), 443, tcp, true},
+			{"public IPv6 resolver", ip("2001:4860:4860::8888"), 53, udp, true},
 			{"allow rule CIDR on its port", ip("10.20.0.7"), 443, tcp, true},
 			{"allow rule CIDR on another port", ip("10.20.0.7"), 80, tcp, false},
 			{"allow rule CIDR over UDP", ip("10.20.0.7"), 443, udp, false},
@@ -247,7 +293,7 @@ func TestProbes(t *testing.T) {
 		pool: gen.RunnerPool("builders", gen.WithNamespace("ci"), gen.WithEgress(corralv1.EgressNone),
 			gen.WithAllowCIDR("10.0.0.5/32", 3128),
 			gen.WithAllowPods(map[string]string{"app": "ghes"}, map[string]string{"team": "git"}, 443)),
-		probes: concat(commonDenied, dnsAllowed, []probe{
+		probes: concat(commonDenied(), dnsAllowed, []probe{
 			{"public HTTPS", ip("1.1.1.1"), 443, tcp, false},
 			{"public resolver", ip("8.8.8.8"), 53, udp, false},
 			{"public IPv6", ip("2606:4700:4700::1111"), 443, tcp, false},
@@ -320,6 +366,21 @@ func TestProbes(t *testing.T) {
 				t.Error("the policies select another pool's runners")
 			}
 		})
+	}
+}
+
+// TestEveryExceptionIsProbed: each range the Internet mode excepts holds an address that
+// commonDenied probes, so a range added without a probe fails here.
+func TestEveryExceptionIsProbed(t *testing.T) {
+	for _, c := range append(NonPublicIPv4(), NonPublicIPv6()...) {
+		prefix := netip.MustParsePrefix(c)
+		probed := false
+		for _, p := range commonDenied() {
+			probed = probed || prefix.Contains(netip.MustParseAddr(p.to.ip))
+		}
+		if !probed {
+			t.Errorf("no probe in commonDenied is an address in the exception %s", c)
+		}
 	}
 }
 

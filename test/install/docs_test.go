@@ -1,6 +1,7 @@
 package install
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -8,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
+
+	"github.com/corral-run/corral/internal/netpol"
 )
 
 // installDocs are the docs this package owns and checks.
@@ -100,20 +104,23 @@ func headingAnchors(doc string) []string {
 	return out
 }
 
-// TestInstallDocFacts: docs/install.md states the chart's minimum Kubernetes version, uses
-// the commands and paths that exist, and its Argo CD Applications point at real paths.
+// TestInstallDocFacts: docs/install.md and the README state the chart's minimum Kubernetes
+// version (TestChartKubeVersion holds the chart to it), install.md uses the commands and
+// paths that exist, and its Argo CD Applications point at real paths.
 func TestInstallDocFacts(t *testing.T) {
 	doc := string(readRepoFile(t, "docs/install.md"))
 	var chart struct {
-		KubeVersion string `json:"kubeVersion"`
-		AppVersion  string `json:"appVersion"`
+		AppVersion string `json:"appVersion"`
 	}
 	if err := yaml.Unmarshal(readRepoFile(t, "charts/corral/Chart.yaml"), &chart); err != nil {
 		t.Fatal(err)
 	}
-	minor := regexp.MustCompile(`\d+\.\d+`).FindString(chart.KubeVersion)
-	if minor == "" || !strings.Contains(doc, "**Kubernetes "+minor+" or newer**") {
-		t.Errorf("install.md does not state the chart's minimum Kubernetes %s (kubeVersion %q)", minor, chart.KubeVersion)
+	floor := fmt.Sprintf("1.%d or newer**", minKubeMinor)
+	if !strings.Contains(doc, "**Kubernetes "+floor) {
+		t.Errorf("install.md does not state the chart's minimum Kubernetes (%q)", "**Kubernetes "+floor)
+	}
+	if readme := string(readRepoFile(t, "README.md")); !strings.Contains(readme, "Kubernetes **"+floor) {
+		t.Errorf("README.md does not state the chart's minimum Kubernetes (%q)", "Kubernetes **"+floor)
 	}
 	for _, want := range []string{
 		"helm install corral charts/corral --namespace " + releaseNamespace,
@@ -190,6 +197,34 @@ func TestArgoCDDocMatchesScript(t *testing.T) {
 	slices.Sort(want)
 	if len(want) == 0 || !slices.Equal(got, want) {
 		t.Errorf("docs/argocd.md lists %v as Degraded, health.lua %v", got, want)
+	}
+}
+
+// TestSecurityDocListsTheExceptions: the tables of docs/security.md that say what Internet
+// egress excepts name exactly the ranges internal/netpol excepts.
+func TestSecurityDocListsTheExceptions(t *testing.T) {
+	doc := string(readRepoFile(t, "docs/security.md"))
+	_, section, found := strings.Cut(doc, "`Internet` excepts every range")
+	section, _, end := strings.Cut(section, "Not listed because")
+	if !found || !end {
+		t.Fatal("docs/security.md lost its tables of the ranges Internet egress excepts")
+	}
+	var documented []string
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if !strings.HasPrefix(line, "| `") || len(cells) < 2 {
+			continue
+		}
+		quoted := strings.Split(cells[1], "`")
+		for i := 1; i < len(quoted); i += 2 {
+			documented = append(documented, quoted[i])
+		}
+	}
+	want := append(netpol.NonPublicIPv4(), netpol.NonPublicIPv6()...)
+	slices.Sort(documented)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, documented); diff != "" {
+		t.Errorf("docs/security.md's excepted ranges differ from internal/netpol's (-code +doc):\n%s", diff)
 	}
 }
 
