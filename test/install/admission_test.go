@@ -1,12 +1,9 @@
 package install
 
 import (
-	"regexp"
-	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"sigs.k8s.io/yaml"
 )
 
 // TestChartAdmissionPolicy: the chart's ValidatingAdmissionPolicy and binding are
@@ -36,24 +33,5 @@ func TestChartAdmissionPolicy(t *testing.T) {
 		if len(off.ofKind(kind)) != 0 {
 			t.Errorf("%s rendered with admissionPolicy.enabled false", kind)
 		}
-	}
-}
-
-// TestChartKubeVersionCoversThePolicy: admissionregistration.k8s.io/v1
-// ValidatingAdmissionPolicy is served from Kubernetes 1.30; the chart's floor is at least
-// that.
-func TestChartKubeVersionCoversThePolicy(t *testing.T) {
-	var chart struct {
-		KubeVersion string `json:"kubeVersion"`
-	}
-	if err := yaml.Unmarshal(readRepoFile(t, "charts/corral/Chart.yaml"), &chart); err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`>=\s*1\.(\d+)`).FindStringSubmatch(chart.KubeVersion)
-	if m == nil {
-		t.Fatalf("kubeVersion %q has no >=1.N floor", chart.KubeVersion)
-	}
-	if minor, _ := strconv.Atoi(m[1]); minor < 30 {
-		t.Errorf("kubeVersion %q admits clusters without ValidatingAdmissionPolicy v1 (1.30)", chart.KubeVersion)
 	}
 }
