@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,7 +30,9 @@ const workFolder = "_work"
 // the forge is being probed after failures). It never takes the pool past desired: victims
 // that turned out busy stayed, and count. A dry run of the pod first lets admission (Pod
 // Security, quota, policy engines) refuse it before any registration is spent; a template
-// admitted in the last admissionTTL is not dry-run again (admissions).
+// admitted in the last admissionTTL is not dry-run again (admissions). Jobs queued while the
+// batch is in flight get their runners from it too (moreDemand), instead of waiting for the
+// whole batch and the next reconcile.
 func (r *RunnerPoolReconciler) createRunners(ctx context.Context, o *observation, p plan, f *forgeSession, out *outcome) {
 	n := min(p.create, int(p.desired-p.active)-len(out.busy))
 	if n <= 0 || f.err() != nil {
@@ -46,48 +49,91 @@ func (r *RunnerPoolReconciler) createRunners(ctx context.Context, o *observation
 	if p.probe {
 		workers = 1
 	}
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		sem = make(chan struct{}, workers)
-	)
-	for k := range n {
-		sem <- struct{}{}
+	var mu sync.Mutex
+	done := make(chan struct{}, workers)
+	since := o.demand.QueuedSince // the k-th runner serves the k-th oldest queued job
+	running, added := 0, 0
+	for k := 0; k < n || running > 0; {
 		if f.err() != nil {
-			<-sem
-			break
+			n = k // the forge failed: start no more
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			created, refused, err := r.createRunner(ctx, o, f, k)
-			mu.Lock()
-			defer mu.Unlock()
-			if created {
-				out.created++
+		if k < n && running < workers {
+			var queuedAt time.Time
+			if k < len(since) {
+				queuedAt = since[k]
 			}
-			var left leftBehind
-			if errors.As(err, &left) {
-				out.leftBehind = append(out.leftBehind, left.name)
-				if admissionRefusal(left.err) != nil {
-					refused, err = admissionRefusal(left.err), nil
+			go func() {
+				defer func() { done <- struct{}{} }()
+				created, refused, err := r.createRunner(ctx, o, f, queuedAt)
+				mu.Lock()
+				defer mu.Unlock()
+				if out.record(created, refused, err) {
+					r.admitted.forget(o.pool.UID)
+				}
+			}()
+			running++
+			k++
+			continue
+		}
+		<-done
+		running--
+		if k == n && f.err() == nil {
+			// Every planned creation started: as each one ends, look for jobs queued since.
+			if more, queued := r.moreDemand(ctx, o, p); more > added {
+				if grow := min(more-added, r.opts().MaxCreatesPerReconcile-n); grow > 0 {
+					n, added, since = n+grow, added+grow, queued
 				}
 			}
-			if refused != nil {
-				out.admission = refused
-				r.admitted.forget(o.pool.UID)
-			}
-			out.apiErr = joinErr(out.apiErr, err)
-		})
+		}
 	}
-	wg.Wait()
+}
+
+// record folds one creation's result into the outcome; true when admission refused the pod.
+func (out *outcome) record(created bool, refused *metav1.Condition, err error) bool {
+	if created {
+		out.created++
+	}
+	var left leftBehind
+	if errors.As(err, &left) {
+		out.leftBehind = append(out.leftBehind, left.name)
+		if admissionRefusal(left.err) != nil {
+			refused, err = admissionRefusal(left.err), nil
+		}
+	}
+	if refused != nil {
+		out.admission = refused
+	}
+	out.apiErr = joinErr(out.apiErr, err)
+	return refused != nil
+}
+
+// moreDemand is how many runners beyond the plan the pool's demand asks for now (jobs queued
+// since the observation, up to maxRunners), with the queued times it read. None while the
+// forge is probed, nor when the pool changed otherwise (its spec, its deletion): the next
+// reconcile plans that. The cache is read, so this costs no API call.
+func (r *RunnerPoolReconciler) moreDemand(ctx context.Context, o *observation, p plan) (int, []time.Time) {
+	if r.DemandOf == nil || p.probe {
+		return 0, nil
+	}
+	fresh := &corralv1.RunnerPool{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(o.pool), fresh); err != nil ||
+		fresh.UID != o.pool.UID || fresh.Generation != o.pool.Generation || !fresh.DeletionTimestamp.IsZero() {
+		return 0, nil
+	}
+	d := r.DemandOf(fresh, r.now())
+	grown := d.Queued - o.demand.Queued
+	if grown <= 0 {
+		return 0, nil
+	}
+	return int(min(o.pool.Spec.MaxRunners, p.desired+grown) - p.desired), d.QueuedSince
 }
 
 // createRunner registers one runner, then creates its pod (carrying the runner ID), then the
 // JIT Secret owned by the pod. A failure after registration removes what was made; a crash
 // leaves either a registration without a pod (removed by the sweep) or a pod without a
-// Secret (replaced as incomplete). The k-th runner of a batch serves the k-th oldest queued
-// job, if any. Forge failures are recorded by the session; the error is the API server's.
-func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation, f *forgeSession, k int) (bool, *metav1.Condition, error) {
+// Secret (replaced as incomplete). queuedAt is when the job it serves was queued (zero when
+// none is). Forge failures are recorded by the session; the error is the API server's.
+func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation, f *forgeSession, queuedAt time.Time) (bool, *metav1.Condition, error) {
 	name := github.NewRunnerName(o.prefix)
 	r.expect.expect(o.pool.UID, name, o.now)
 	reg, err := f.register(ctx, forge.RunnerSpec{
@@ -124,8 +170,8 @@ func (r *RunnerPoolReconciler) createRunner(ctx context.Context, o *observation,
 		return false, nil, fmt.Errorf("creating JIT Secret for runner %s: %w", name, err)
 	}
 	r.Metrics.runnerCreated(o.pool)
-	if r.ObserveQueuedToPod != nil && k < len(o.demand.QueuedSince) {
-		r.ObserveQueuedToPod(client.ObjectKeyFromObject(o.pool), o.demand.QueuedSince[k])
+	if r.ObserveQueuedToPod != nil && !queuedAt.IsZero() {
+		r.ObserveQueuedToPod(client.ObjectKeyFromObject(o.pool), queuedAt)
 	}
 	// No Event: one per runner would double the pool's API writes (docs/performance.md);
 	// the pool's status and the corral_runners_created_total metric count them.

@@ -168,11 +168,8 @@ func startManager(ctx context.Context) {
 		Forges:            controller.GitHubForges{Factory: factory},
 		Recorder:          mgr.GetEventRecorder("corral"),
 		OperatorNamespace: operatorNamespace,
-		DemandOf: func(pool *corralv1.RunnerPool, now time.Time) controller.Demand {
-			d := autoscale.DemandOf(pool, now, time.Hour)
-			return controller.Demand{Queued: d.Queued, BusyRunners: d.BusyRunners, QueuedSince: d.QueuedSince, Jobs: d.Jobs}
-		},
-		Options: suiteOptions,
+		DemandOf:          suiteDemand,
+		Options:           suiteOptions,
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&controller.RunnerClassReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), OperatorNamespace: operatorNamespace,
