@@ -182,6 +182,12 @@ var invalidPools = map[string]invalid{
 		gen.WithContainers(corralv1.ContainersNone)(p)
 		gen.WithNetworking(corralv1.NestedNetworkingHost)(p)
 	}, "networking applies to containers Podman only"},
+	"user namespace with isolated networking": {gen.WithUserNamespace(true),
+		"userNamespace needs networking Host"},
+	"user namespace with explicit isolated networking": {func(p *corralv1.RunnerPool) {
+		gen.WithNetworking(corralv1.NestedNetworkingIsolated)(p)
+		gen.WithUserNamespace(true)(p)
+	}, "userNamespace needs networking Host"},
 	"none mode unconfined apparmor": {func(p *corralv1.RunnerPool) {
 		gen.WithContainers(corralv1.ContainersNone)(p)
 		p.Spec.Sandbox.AppArmorProfile = &corralv1.AppArmorProfile{Type: corralv1.AppArmorUnconfined}
@@ -237,6 +243,14 @@ var validPools = map[string]gen.PoolModifier{
 	"paused":         func(p *corralv1.RunnerPool) { p.Spec.MinIdle, p.Spec.MaxRunners = 0, 0 },
 	"max at cap":     gen.WithMaxRunners(1000),
 	"labels":         gen.WithLabels("linux", "ARM64", "podman", "gpu.large", "team/a"),
+	"user namespace with host networking": func(p *corralv1.RunnerPool) {
+		gen.WithNetworking(corralv1.NestedNetworkingHost)(p)
+		gen.WithUserNamespace(true)(p)
+	},
+	"user namespace without containers": func(p *corralv1.RunnerPool) {
+		gen.WithContainers(corralv1.ContainersNone)(p)
+		gen.WithUserNamespace(true)(p)
+	},
 	"host networking": func(p *corralv1.RunnerPool) {
 		gen.WithNetworking(corralv1.NestedNetworkingHost)(p)
 		gen.WithSeccomp(corralv1.SeccompLocalhost, "corral/podman.json")(p)
