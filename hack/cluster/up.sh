@@ -15,7 +15,8 @@
 #                kubectl kwok; default bin/k8s/<version>-<os>-<arch>
 #   ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT
 #                ports on 127.0.0.1; each one not given is a free port picked at random
-#   NODES        node manifests applied once the API is up; default hack/cluster/nodes.yaml
+#   NODES        node manifests applied once the API is up; default hack/cluster/nodes.yaml;
+#                none applies none (hack/node/up.sh then joins a real node)
 #   INSTALL      a kustomize directory (or manifest file) applied before kube-controller-manager
 #                starts, e.g. hack/cluster/install: its garbage collector then watches those
 #                custom resources from the start (it discovers new kinds only every 30 s, so
@@ -231,8 +232,10 @@ ENV
 
 # Pods are refused until kube-controller-manager created the namespace's default ServiceAccount.
 ready "default ServiceAccount" k get serviceaccount default -n default
-k apply -f "$NODES" >/dev/null
-ready "fake nodes" k wait --for=condition=Ready node --all --timeout=5s
+if [ "$NODES" != none ]; then
+  k apply -f "$NODES" >/dev/null
+  ready "fake nodes" k wait --for=condition=Ready node --all --timeout=5s
+fi
 
 if [ -n "${OWNER_PID:-}" ]; then
   # Not a child of the owner: it outlives it by design, then stops the cluster.

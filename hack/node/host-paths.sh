@@ -1,0 +1,5 @@
+# Paths outside the node's state directory that the kubelet and containerd use whatever
+# their configured roots (sourced by up.sh and down.sh): up.sh records which existed
+# before, down.sh removes the others (a directory only when empty).
+HOST_PATHS="/var/lib/kubelet /var/lib/kubelet/device-plugins /var/lib/kubelet/device-plugins/kubelet.sock /var/log/containers /run/containerd /run/containerd/s /run/containerd/runc"
+HOST_PATHS_DEEPEST_FIRST="/var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins /var/lib/kubelet /var/log/containers /run/containerd/s /run/containerd/runc /run/containerd"

@@ -1,0 +1,260 @@
+//go:build node
+
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/corral-run/corral/cmd/fake-github/app"
+	"github.com/corral-run/corral/test/harness"
+)
+
+// envKeep keeps the work directory (logs) even when every spec passed.
+const envKeep = "NODE_KEEP"
+
+// environment is what the suite started: a control plane without fake nodes, one real node,
+// the fake GitHub and the corral binary.
+type environment struct {
+	work, k8sBin, nodeDir string
+	images                map[string]string // images.env of hack/node/build-images.sh
+
+	cluster      *harness.Cluster
+	corralConfig string
+	k8s          client.WithWatch
+
+	fake     *harness.FakeGitHub
+	fakeInfo app.Info
+	corral   *harness.Corral
+	// reports collects the stand-in runners' reports; pods reach it at gateway.
+	reports *collector
+	gateway string
+}
+
+// nodeName is the real node's name (hack/node/up.sh's default).
+const nodeName = "corral-node"
+
+// gateway is the node's address on its pod bridge (the first of hack/node/up.sh's POD_CIDR).
+const gateway = "10.244.0.1"
+
+func setUp(ctx context.Context) (*environment, error) {
+	e := &environment{k8sBin: harness.K8sBin(os.Getenv("NODE_K8S_BIN")), gateway: gateway}
+	var err error
+	if e.reports, err = startCollector(); err != nil {
+		return e, err
+	}
+	base := filepath.Join(harness.RepoRoot(), ".cache", "node-test")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return e, err
+	}
+	work, err := os.MkdirTemp(base, time.Now().Format("20060102-150405-"))
+	if err != nil {
+		return e, err
+	}
+	// MkdirTemp makes it 0700: pods in a user namespace (hostUsers: false) could not reach
+	// their root filesystems below it.
+	if err := os.Chmod(work, 0o755); err != nil {
+		return e, err
+	}
+	e.work, e.nodeDir = work, filepath.Join(work, "node")
+	for _, dir := range []string{"bin", "logs"} {
+		if err := os.MkdirAll(filepath.Join(work, dir), 0o755); err != nil {
+			return e, err
+		}
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "node: "+format+"\n", args...) }
+	return e, harness.RunSteps(ctx, logf,
+		harness.Step{Name: "build binaries and images", Run: e.build},
+		harness.Step{Name: "start the control plane", Run: e.startCluster},
+		harness.Step{Name: "join the real node", Run: e.startNode},
+		harness.Step{Name: "install Corral", Run: func(ctx context.Context) error {
+			e.corralConfig = filepath.Join(e.work, "corral.kubeconfig")
+			return harness.InstallCorral(ctx, e.cluster, e.corralConfig)
+		}},
+		harness.Step{Name: "install the seccomp profile with the chart's installer", Run: e.installSeccompProfile},
+		harness.Step{Name: "start the fake GitHub and corral", Run: e.startFakeAndCorral},
+	)
+}
+
+func (e *environment) build(ctx context.Context) error {
+	for _, b := range []struct{ out, pkg string }{{"fake-github", "./cmd/fake-github"}, {"corral", "./cmd/corral"}} {
+		if err := harness.Build(ctx, filepath.Join(e.work, "bin", b.out), b.pkg); err != nil {
+			return err
+		}
+	}
+	cache := filepath.Join(e.work, "..", "images")
+	cmd := exec.CommandContext(ctx, filepath.Join(harness.RepoRoot(), "hack", "node", "build-images.sh"))
+	cmd.Env = append(os.Environ(), "CACHE="+cache)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("hack/node/build-images.sh: %w\n%s", err, out)
+	}
+	raw, err := os.ReadFile(filepath.Join(cache, "images.env"))
+	if err != nil {
+		return err
+	}
+	e.images = map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		e.images[k] = strings.Trim(v, `"`)
+	}
+	return nil
+}
+
+func (e *environment) startCluster(ctx context.Context) error {
+	var err error
+	e.cluster, err = harness.StartCluster(ctx, harness.ClusterOptions{
+		Dir: filepath.Join(e.work, "cluster"), K8sBin: e.k8sBin, Nodes: "none", Install: true, QPS: 50, Burst: 100,
+	})
+	if err != nil {
+		return err
+	}
+	e.k8s = e.cluster.Client
+	return nil
+}
+
+func (e *environment) startNode(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(harness.RepoRoot(), "hack", "node", "up.sh"))
+	cmd.Env = append(os.Environ(), "D="+e.nodeDir, "KUBECONFIG="+e.cluster.Kubeconfig, "BIN="+e.k8sBin, "OWNER_PID="+strconv.Itoa(os.Getpid()),
+		"IMAGES="+e.images["CORRAL_NODE_IMAGES"], "PAUSE_IMAGE="+e.images["CORRAL_NODE_PAUSE_IMAGE"])
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("hack/node/up.sh: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// startFakeAndCorral starts the fake GitHub without its runner agent (the stand-in runner
+// in each pod plays the runner) and corral, out of cluster, with its ServiceAccount's token.
+func (e *environment) startFakeAndCorral(ctx context.Context) error {
+	var err error
+	e.corral, err = harness.NewCorral(harness.CorralOptions{Bin: filepath.Join(e.work, "bin", "corral"), Kubeconfig: e.corralConfig,
+		LogDir: filepath.Join(e.work, "logs"), Args: []string{"--sweep-interval", "2s", "--orphan-grace", "5s"}})
+	if err != nil {
+		return err
+	}
+	e.fake, err = harness.StartFakeGitHub(harness.FakeOptions{
+		Bin: filepath.Join(e.work, "bin", "fake-github"), Dir: filepath.Join(e.work, "fake-github"), LogDir: filepath.Join(e.work, "logs"),
+		Args: []string{"--webhook-url", e.corral.WebhookURL(), "--content-creating-per-minute", "5000", "--secondary-points", "100000"},
+	})
+	if err != nil {
+		return err
+	}
+	e.fakeInfo = e.fake.Info
+	e.corral.Options.WebhookSecret = e.fakeInfo.WebhookSecretName
+	if err := e.fake.ApplyWebhookSecret(ctx, e.cluster); err != nil {
+		return err
+	}
+	return e.corral.Start()
+}
+
+// tearDown stops everything in reverse order and returns what the node left on the host
+// (hack/node/down.sh --check); the work directory goes unless a spec failed or NODE_KEEP is set.
+func (e *environment) tearDown(failed bool) []string {
+	if e.corral != nil {
+		e.corral.Stop()
+	}
+	e.fake.Stop()
+	e.reports.stop()
+	var left []string
+	if e.nodeDir != "" {
+		down := filepath.Join(harness.RepoRoot(), "hack", "node", "down.sh")
+		out, _ := runScript(down, "D="+e.nodeDir)
+		fmt.Fprintf(os.Stderr, "node: %s", out)
+		if out, err := runScript(down, "D="+e.nodeDir, "--check"); err != nil {
+			left = strings.Split(strings.TrimSpace(out), "\n")
+		}
+	}
+	if err := e.cluster.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "node: %v\n", err)
+	}
+	if failed || os.Getenv(envKeep) != "" || len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "node: logs kept in %s\n", e.work)
+	} else {
+		_ = os.RemoveAll(e.work)
+	}
+	return left
+}
+
+// runScript runs a script with extra environment entries (NAME=VALUE) and arguments.
+func runScript(path string, args ...string) (string, error) {
+	var envs, rest []string
+	for _, a := range args {
+		if strings.Contains(a, "=") && !strings.HasPrefix(a, "-") {
+			envs = append(envs, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	cmd := exec.Command(path, rest...)
+	cmd.Env = append(os.Environ(), envs...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// podLog is what the kubelet logged of a container of a pod (the kubelet's CRI log files
+// under the node's podLogsDir: the API server cannot reach this kubelet for logs).
+func (e *environment) podLog(ns, pod, uid, container string) string {
+	files, _ := filepath.Glob(filepath.Join(e.nodeDir, "pod-logs", ns+"_"+pod+"_"+uid, container, "*.log"))
+	var b strings.Builder
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// CRI log lines: TIMESTAMP STREAM TAG MESSAGE.
+		for _, line := range strings.Split(strings.TrimRight(string(raw), "\n"), "\n") {
+			if parts := strings.SplitN(line, " ", 4); len(parts) == 4 {
+				b.WriteString(parts[3] + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// installSeccompProfile renders the chart's seccomp installer (a DaemonSet copying
+// corral/podman.json into the kubelet's seccomp directory) for this node, applies it into
+// the operator's namespace (Pod Security privileged: the installer needs a hostPath) and
+// waits until the profile is on the node.
+func (e *environment) installSeccompProfile(ctx context.Context) error {
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		helm = filepath.Join(harness.RepoRoot(), "bin", "helm-v3.22.0")
+	}
+	rendered, err := harness.Run(ctx, harness.RepoRoot(), helm, "template", "corral", "charts/corral",
+		"--namespace", harness.OperatorNamespace, "--kube-version", "1.36.3",
+		"--set", "seccompProfile.install=true",
+		"--set", "seccompProfile.kubeletSeccompDir="+filepath.Join(e.nodeDir, "kubelet", "seccomp"),
+		"--set", "seccompProfile.image="+e.images["CORRAL_NODE_RUNNER_IMAGE"],
+		"--set", "seccompProfile.pauseImage="+e.images["CORRAL_NODE_PAUSE_IMAGE"],
+		"--show-only", "templates/seccomp-installer.yaml")
+	if err != nil {
+		return fmt.Errorf("rendering the seccomp installer: %w", err)
+	}
+	manifest := filepath.Join(e.work, "seccomp-installer.yaml")
+	if err := os.WriteFile(manifest, []byte(rendered), 0o644); err != nil {
+		return err
+	}
+	if _, err := e.cluster.Kubectl(ctx, "label", "--overwrite", "namespace", harness.OperatorNamespace,
+		"pod-security.kubernetes.io/enforce=privileged"); err != nil {
+		return err
+	}
+	if _, err := e.cluster.Kubectl(ctx, "apply", "-n", harness.OperatorNamespace, "-f", manifest); err != nil {
+		return err
+	}
+	if _, err := e.cluster.Kubectl(ctx, "rollout", "status", "-n", harness.OperatorNamespace,
+		"daemonset/corral-seccomp-installer", "--timeout=3m"); err != nil {
+		return err
+	}
+	profile := filepath.Join(e.nodeDir, "kubelet", "seccomp", "corral", "podman.json")
+	if _, err := os.Stat(profile); err != nil {
+		return fmt.Errorf("the installer ran but the profile is not on the node: %w", err)
+	}
+	return nil
+}
