@@ -36,7 +36,9 @@ fi
 
 (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$work/standin" ./test/node/standin)
 if [ ! -x "$CACHE/docker" ]; then
-  (cd "$work" && apt-get download -q docker.io >/dev/null && dpkg-deb -x docker.io_*.deb deb)
+  # The CLI only, from Debian's package (no registry or download site is reachable).
+  (cd "$work" && { apt-get download -q docker.io >/dev/null 2>&1 || { apt-get update -qq && apt-get download -q docker.io >/dev/null 2>&1; }; } \
+    && dpkg-deb -x docker.io_*.deb deb)
   cp "$work/deb/usr/bin/docker" "$CACHE/docker"
 fi
 cp "$CACHE/docker" "$work/docker"

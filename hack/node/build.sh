@@ -35,7 +35,9 @@ if ! current runc "$RUNC_VERSION"; then
   echo "building runc v$RUNC_VERSION (cgo, seccomp through Debian's libseccomp)"
   if ! pkg-config --exists libseccomp 2>/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp-dev pkg-config >/dev/null
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get install -y -qq libseccomp-dev pkg-config >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq libseccomp-dev pkg-config >/dev/null; }
     else
       echo "runc needs libseccomp-dev and pkg-config (Debian: apt-get install libseccomp-dev pkg-config)" >&2; exit 1
     fi
