@@ -18,7 +18,8 @@ CACHE=${CACHE:-$ROOT/.cache/node-images}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 
-"$ROOT/hack/sandbox/setup.sh" >/dev/null
+# The sandbox images live in their own cache (CACHE here is this script's).
+CACHE="$ROOT/.cache/sandbox" "$ROOT/hack/sandbox/setup.sh" >/dev/null
 . "$ROOT/.cache/sandbox/images.env"
 work=$(mktemp -d "$CACHE/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
