@@ -77,7 +77,10 @@ func (r *RunnerPoolReconciler) createRunners(ctx context.Context, o *observation
 		}
 		<-done
 		running--
-		if k == n && f.err() == nil {
+		mu.Lock()
+		failed := out.admission != nil || out.apiErr != nil // more would spend registrations on it
+		mu.Unlock()
+		if k == n && f.err() == nil && !failed {
 			// Every planned creation started: as each one ends, look for jobs queued since.
 			if more, queued := r.moreDemand(ctx, o, p); more > added {
 				if grow := min(more-added, r.opts().MaxCreatesPerReconcile-n); grow > 0 {
