@@ -133,7 +133,8 @@ ctr images ls -q | grep -qxF "$PAUSE_IMAGE" || { echo "the pause image $PAUSE_IM
 
 # cgroupfs and failCgroupV1: this machine has cgroup v1 and no systemd. The kubelet serves
 # on 127.0.0.1 only, and answers no one (the API server has no kubelet client certificate
-# here): tests read the pods' logs from podLogsDir. The admin token is its identity.
+# here): the tests learn results from the stand-in's reports and the kubelet's events. The
+# admin token is its identity.
 KUBELET_PORT=${KUBELET_PORT:-$((20000 + RANDOM % 30000))}
 HEALTHZ_PORT=${HEALTHZ_PORT:-$((20000 + RANDOM % 30000))}
 cat > "$D/kubelet.yaml" <<YAML

@@ -198,26 +198,6 @@ func runScript(path string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// podLog is what the kubelet logged of a container of a pod (the kubelet's CRI log files
-// under the node's podLogsDir: the API server cannot reach this kubelet for logs).
-func (e *environment) podLog(ns, pod, uid, container string) string {
-	files, _ := filepath.Glob(filepath.Join(e.nodeDir, "pod-logs", ns+"_"+pod+"_"+uid, container, "*.log"))
-	var b strings.Builder
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		// CRI log lines: TIMESTAMP STREAM TAG MESSAGE.
-		for _, line := range strings.Split(strings.TrimRight(string(raw), "\n"), "\n") {
-			if parts := strings.SplitN(line, " ", 4); len(parts) == 4 {
-				b.WriteString(parts[3] + "\n")
-			}
-		}
-	}
-	return b.String()
-}
-
 // installSeccompProfile renders the chart's seccomp installer (a DaemonSet copying
 // corral/podman.json into the kubelet's seccomp directory) for this node, applies it into
 // the operator's namespace (Pod Security privileged: the installer needs a hostPath) and
