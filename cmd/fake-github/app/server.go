@@ -62,7 +62,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		SecondaryPoints:          cfg.SecondaryPoints,
 		RunnersPerPage:           cfg.RunnersPerPage,
 	})
-	gh.StartTLS(apiL)
+	if err := gh.StartTLS(apiL); err != nil {
+		_, _ = apiL.Close(), ctlL.Close()
+		return fmt.Errorf("serving the API: %w", err)
+	}
 	defer gh.Close()
 
 	s := &Server{cfg: cfg, gh: gh, log: log}

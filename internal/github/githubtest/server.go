@@ -16,6 +16,7 @@ package githubtest
 
 import (
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
@@ -146,14 +147,24 @@ func NewServer(opts Options) *Server {
 }
 
 // StartTLS serves the fake with TLS on l (e.g. a fixed address for a demo), using the same
-// self-signed certificate as NewServer. It must be called at most once, on a Server from New.
-func (s *Server) StartTLS(l net.Listener) {
+// self-signed certificate as NewServer, or, when l is bound to a routable address, one that
+// is valid for that address too (trust it with CACertPEM either way). It must be called at
+// most once, on a Server from New.
+func (s *Server) StartTLS(l net.Listener) error {
 	hs := httptest.NewUnstartedServer(s.handler)
 	_ = hs.Listener.Close()
 	hs.Listener = l
 	hs.Config.ErrorLog = quietLog()
+	cert, own, err := listenerCertificate(l.Addr())
+	if err != nil {
+		return err
+	}
+	if own {
+		hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 	hs.StartTLS()
 	s.hs = hs
+	return nil
 }
 
 // quietLog drops the server's own error lines (TLS handshakes cut short by clients that

@@ -2,6 +2,8 @@ package githubtest_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
@@ -234,7 +236,9 @@ func TestStartTLSOnListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := githubtest.New(githubtest.Options{})
-	srv.StartTLS(l)
+	if err := srv.StartTLS(l); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(srv.Close)
 	if !strings.HasSuffix(srv.URL(), l.Addr().String()) {
 		t.Fatalf("URL %s does not use listener %s", srv.URL(), l.Addr())
@@ -246,4 +250,49 @@ func TestStartTLSOnListener(t *testing.T) {
 	if srv.OrgURL("acme") != srv.URL()+"/acme" {
 		t.Errorf("OrgURL = %s", srv.OrgURL("acme"))
 	}
+}
+
+// A fake listening on a routable address (a node's pod gateway) is reached there by clients
+// that trust CACertPEM and check the host name, as corral does.
+func TestStartTLSOnRoutableAddress(t *testing.T) {
+	ip := routableIPv4(t)
+	l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := githubtest.New(githubtest.Options{})
+	if err := srv.StartTLS(l); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(srv.CACertPEM()) {
+		t.Fatal("CACertPEM holds no certificate")
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	port := l.Addr().(*net.TCPAddr).Port
+	url := "https://" + net.JoinHostPort(ip.String(), strconv.Itoa(port)) + "/meta"
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s with the fake's CA: %v", url, err)
+	}
+	_ = resp.Body.Close()
+	if srv.URL() != "https://"+l.Addr().String() {
+		t.Errorf("URL = %s, want https://%s", srv.URL(), l.Addr())
+	}
+}
+
+// routableIPv4 is an IPv4 address of this machine other than loopback (skips without one).
+func routableIPv4(t *testing.T) net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP
+		}
+	}
+	t.Skip("no IPv4 address besides loopback")
+	return nil
 }
