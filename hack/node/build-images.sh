@@ -9,6 +9,7 @@
 #                      to the pod's podman socket, as the actions runner does)
 #   (same archive)     localhost/corral-node-runner-userns:KEY the same with subordinate
 #                      IDs below 65536 (runner:1001:64535), for pods with hostUsers: false
+#   $CACHE/controller.tar localhost/corral:KEY  the controller, built as the Dockerfile does
 # Writes $CACHE/images.env (the images' names and archives). Needs root and podman
 # (hack/sandbox/setup.sh installs it and builds the sandbox images first).
 set -euo pipefail
@@ -67,10 +68,31 @@ CF
   podman rmi -f "$userns" "$runner" >/dev/null
   echo "$key" > "$CACHE/runner.key"
 fi
+# The controller image: the Dockerfile's build (its `go build` line, which test/install
+# keeps equal to this one) in the shape of its runtime stage, FROM scratch instead of
+# distroless, whose base cannot be pulled here.
+version=$(cd "$ROOT" && git describe --tags --always --dirty 2>/dev/null || echo dev)
+(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${version}" -o "$work/corral" ./cmd/corral)
+ckey=$(sha256sum < "$work/corral" | cut -c1-16)
+controller=localhost/corral:$ckey
+if [ "$(cat "$CACHE/controller.key" 2>/dev/null)" != "$ckey" ]; then
+  cat > "$work/Containerfile.controller" <<CF
+FROM scratch
+COPY corral /corral
+USER 65532:65532
+ENTRYPOINT ["/corral"]
+CF
+  podman build -q -t "$controller" -f "$work/Containerfile.controller" "$work" >/dev/null
+  podman save -q --format docker-archive -o "$CACHE/controller.tar.tmp" "$controller"
+  mv "$CACHE/controller.tar.tmp" "$CACHE/controller.tar"
+  podman rmi -f "$controller" >/dev/null
+  echo "$ckey" > "$CACHE/controller.key"
+fi
 cat > "$CACHE/images.env" <<ENV
 CORRAL_NODE_PAUSE_IMAGE=$pause
 CORRAL_NODE_RUNNER_IMAGE=$runner
 CORRAL_NODE_USERNS_IMAGE=$userns
-CORRAL_NODE_IMAGES="$CACHE/pause.tar $CACHE/runner.tar"
+CORRAL_NODE_CONTROLLER_IMAGE=$controller
+CORRAL_NODE_IMAGES="$CACHE/pause.tar $CACHE/runner.tar $CACHE/controller.tar"
 ENV
 echo "node images ready ($runner)"

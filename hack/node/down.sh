@@ -26,6 +26,7 @@ leftovers() {
   for p in $HOST_PATHS; do [ -e "$p" ] && ! grep -qxF "$p" "$D/preexisting" 2>/dev/null && echo "path $p"; done
   find /var/log/containers -maxdepth 1 -lname "$D/*" 2>/dev/null | sed 's/^/log link /'
   [ -f "$D/tun-mode" ] && echo "/dev/net/tun mode not restored"
+  iptables -t nat -S PREROUTING 2>/dev/null | grep -F -- "corral-node $D" | sed 's/^/iptables /'
   return 0
 }
 if [ "${1:-}" = --check ]; then
@@ -69,6 +70,10 @@ for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
   ip netns delete "$ns" && echo "deleted netns $ns"
 done
 ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE" && echo "deleted bridge $BRIDGE"
+# up.sh's route to the API server (the rule's comment names this D).
+iptables -t nat -S PREROUTING 2>/dev/null | grep -F -- "corral-node $D" | sed 's/^-A/-D/' | while read -r rule; do
+  eval "iptables -t nat $rule" && echo "deleted iptables rule: $rule"
+done
 # Cgroups the kubelet made (cgroupfs driver), leaves first.
 for c in /sys/fs/cgroup/*/kubepods; do
   [ -d "$c" ] || continue

@@ -10,7 +10,7 @@
 # Environment: D (state, default .cache/node), KUBECONFIG (the control plane's admin
 # kubeconfig, required), NODE_NAME (corral-node), NODE_BIN (bin/node), BIN (bin/k8s/<ver>..),
 # IMAGES (space-separated archives), PAUSE_IMAGE (localhost/corral-pause:1, the archive among
-# IMAGES), POD_CIDR (10.244.0.0/24), BRIDGE (corral0), READY_TIMEOUT (90), OWNER_PID (when
+# IMAGES), POD_CIDR (10.244.0.0/24), SERVICE_CIDR (10.96.0.0/16), BRIDGE (corral0), READY_TIMEOUT (90), OWNER_PID (when
 # set, a watchdog runs down.sh as soon as that process is gone).
 set -euo pipefail
 set -m
@@ -24,6 +24,7 @@ D=${D:-$ROOT/.cache/node}
 NODE_NAME=${NODE_NAME:-corral-node}
 PAUSE_IMAGE=${PAUSE_IMAGE:-localhost/corral-pause:1}
 POD_CIDR=${POD_CIDR:-10.244.0.0/24}
+SERVICE_CIDR=${SERVICE_CIDR:-10.96.0.0/16} # hack/cluster/up.sh's --service-cluster-ip-range
 BRIDGE=${BRIDGE:-corral0}
 READY_TIMEOUT=${READY_TIMEOUT:-90}
 . "$HERE/host-paths.sh"
@@ -76,15 +77,17 @@ ready() {
 ctr() { "$NODE_BIN/ctr" --address "$SOCK" -n k8s.io "$@"; }
 k() { "$BIN/kubectl" --kubeconfig="$KUBECONFIG" "$@"; }
 
-# Pods reach each other and the node through a bridge; no masquerading, no port maps, so
-# nothing is written to the host's iptables.
+# Pods reach each other and the node through a bridge; no masquerading, no port maps, and
+# no default route: only the Service range goes through the node (for the API server, see
+# below; the only iptables rule).
 cat > "$D/cni/10-corral.conflist" <<CNI
 {
   "cniVersion": "1.0.0",
   "name": "corral-node",
   "plugins": [
     {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "dataDir": "$D/cni/ipam"}},
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "dataDir": "$D/cni/ipam",
+              "routes": [{"dst": "$SERVICE_CIDR"}]}},
     {"type": "loopback"}
   ]
 }
@@ -169,6 +172,21 @@ start kubelet "$BIN/kubelet" --config="$D/kubelet.yaml" --kubeconfig="$KUBECONFI
   --node-labels=corral.run/real-node=true
 ready kubelet curl -sf "http://127.0.0.1:$HEALTHZ_PORT/healthz"
 ready "node $NODE_NAME" k wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
+
+# The node has no kube-proxy. Its pods reach the API server the way in-cluster clients do,
+# at the kubernetes Service (KUBERNETES_SERVICE_HOST, whose address the API server's
+# certificate names): one DNAT rule from the pod bridge to the API server on 127.0.0.1
+# (route_localnet on the bridge only), as kube-proxy does for localhost. No other Service
+# is routed. down.sh deletes the rule by its comment.
+SVC_IP=$(k get service kubernetes -n default -o jsonpath='{.spec.clusterIP}')
+SVC_PORT=$(k get service kubernetes -n default -o jsonpath='{.spec.ports[0].port}')
+API_PORT=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}' | sed -E 's|.*:([0-9]+)/?$|\1|')
+ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+ip addr show dev "$BRIDGE" | grep -qF " ${POD_CIDR%.*}.1/" || ip addr add "${POD_CIDR%.*}.1/${POD_CIDR#*/}" dev "$BRIDGE"
+ip link set "$BRIDGE" up
+sysctl -qw "net.ipv4.conf.$BRIDGE.route_localnet=1"
+iptables -t nat -A PREROUTING -i "$BRIDGE" -d "$SVC_IP" -p tcp --dport "$SVC_PORT" \
+  -m comment --comment "corral-node $D" -j DNAT --to-destination "127.0.0.1:$API_PORT"
 
 cat > "$D/env" <<ENV
 NODE_NAME=$NODE_NAME

@@ -141,7 +141,8 @@ func (e *environment) startFakeAndCorral(ctx context.Context) error {
 	}
 	e.fake, err = harness.StartFakeGitHub(harness.FakeOptions{
 		Bin: filepath.Join(e.work, "bin", "fake-github"), Dir: filepath.Join(e.work, "fake-github"), LogDir: filepath.Join(e.work, "logs"),
-		Args: []string{"--webhook-url", e.corral.WebhookURL(), "--content-creating-per-minute", "5000", "--secondary-points", "100000"},
+		// On the pod gateway, so that the chart's in-cluster controller reaches it too.
+		Args: []string{"--listen", e.gateway + ":0", "--webhook-url", e.corral.WebhookURL(), "--content-creating-per-minute", "5000", "--secondary-points", "100000"},
 	})
 	if err != nil {
 		return err
