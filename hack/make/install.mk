@@ -33,8 +33,8 @@ install-manifests: $(CONTROLLER_GEN) ## Refresh the chart's and config/default's
 	go run ./hack/seccomp -o $(CHART_DIR)/files/seccomp/podman.json
 
 .PHONY: test-install
-test-install: envtest-assets $(HELM) ## Test the chart (lint, renderings, schema), kustomize, samples, Argo CD Lua, docs and the image builds.
-	CORRAL_INSTALL_TESTS=1 HELM=$(HELM) KUBECTL=$(K8S_BIN)/kubectl \
+test-install: envtest-assets $(HELM) actionlint ## Test the chart (lint, renderings, schema), kustomize, samples, Argo CD Lua, docs, the image builds and the workflows.
+	CORRAL_INSTALL_TESTS=1 HELM=$(HELM) KUBECTL=$(K8S_BIN)/kubectl ACTIONLINT=$(ACTIONLINT) \
 		go test $(GO_TEST_FLAGS) -timeout 30m ./test/install/...
 
 .PHONY: helm

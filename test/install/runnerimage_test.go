@@ -69,6 +69,16 @@ func TestRunnerImageVersionIsDefault(t *testing.T) {
 			version = v
 		}
 	}
+	image := crdDefaultRunnerImage(t)
+	_, tag, ok := strings.Cut(image, ":")
+	if !ok || tag != version || version == "" {
+		t.Errorf("CRD default image %q, Containerfile RUNNER_VERSION=%q", image, version)
+	}
+}
+
+// crdDefaultRunnerImage is the RunnerPool CRD's default spec.template.image.
+func crdDefaultRunnerImage(t *testing.T) string {
+	t.Helper()
 	var crd apiextensionsv1.CustomResourceDefinition
 	if err := yaml.Unmarshal(readRepoFile(t, "config/crd/bases/corral.run_runnerpools.yaml"), &crd); err != nil {
 		t.Fatal(err)
@@ -78,10 +88,7 @@ func TestRunnerImageVersionIsDefault(t *testing.T) {
 	if prop.Default == nil || json.Unmarshal(prop.Default.Raw, &image) != nil {
 		t.Fatalf("the CRD has no string default for spec.template.image")
 	}
-	_, tag, ok := strings.Cut(image, ":")
-	if !ok || tag != version || version == "" {
-		t.Errorf("CRD default image %q, Containerfile RUNNER_VERSION=%q", image, version)
-	}
+	return image
 }
 
 // TestRunnerImageConfigMatchesPod: the image's /etc/containers files and entry point are what
