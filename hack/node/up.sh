@@ -64,6 +64,8 @@ start() {
   echo $! > "$D/$n.pid"
   disown
 }
+# ready PROCESS CMD...: retries CMD until it succeeds, failing early once PROCESS (started with
+# start) has exited.
 ready() {
   local n=$1 deadline=$((SECONDS + READY_TIMEOUT)); shift
   until "$@" >/dev/null 2>&1; do
@@ -171,7 +173,9 @@ start kubelet "$BIN/kubelet" --config="$D/kubelet.yaml" --kubeconfig="$KUBECONFI
   --hostname-override="$NODE_NAME" \
   --node-labels=corral.run/real-node=true
 ready kubelet curl -sf "http://127.0.0.1:$HEALTHZ_PORT/healthz"
-ready "node $NODE_NAME" k wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
+# The node turns Ready once the kubelet has registered it and found the CNI config; on a cold
+# machine that takes longer than one wait, so it is retried for as long as the kubelet lives.
+ready kubelet k wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
 
 # The node has no kube-proxy. Its pods reach the API server the way in-cluster clients do,
 # at the kubernetes Service (KUBERNETES_SERVICE_HOST, whose address the API server's
