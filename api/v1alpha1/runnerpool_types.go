@@ -252,8 +252,10 @@ type RunnerTemplate struct {
 	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
 
 	// resources of the runner container. Limits are always set: when none are given, Corral
-	// uses cpu 2 and memory 4Gi (requests cpu 500m, memory 1Gi).
+	// uses cpu 2 and memory 4Gi (requests cpu 500m, memory 1Gi). corral.run/tun is Corral's
+	// to set (sandbox.tunDevice DevicePlugin).
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="(!has(self.limits) || !('corral.run/tun' in self.limits)) && (!has(self.requests) || !('corral.run/tun' in self.requests))",message="resources may not name corral.run/tun: set sandbox.tunDevice: DevicePlugin and Corral requests it for the runner"
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 
 	// nodeSelector constrains runner pods to nodes with these labels.

@@ -34,6 +34,19 @@ const (
 	NestedNetworkingHost NestedNetworking = "Host"
 )
 
+// TunDevice says how a Podman pool with Isolated networking gets /dev/net/tun.
+// +kubebuilder:validation:Enum=DevicePlugin;HostPath
+type TunDevice string
+
+const (
+	// TunDevicePlugin requests one corral.run/tun from Corral's device plugin (the chart's
+	// tunDevicePlugin DaemonSet): no hostPath, so the pod can grade Pod Security baseline.
+	TunDevicePlugin TunDevice = "DevicePlugin"
+	// TunHostPath mounts the node's /dev/net/tun as a CharDevice hostPath: works without the
+	// plugin, but Pod Security grades any hostPath privileged.
+	TunHostPath TunDevice = "HostPath"
+)
+
 // SeccompProfileType is the kind of seccomp profile of the runner container.
 // +kubebuilder:validation:Enum=RuntimeDefault;Localhost;Unconfined
 type SeccompProfileType string
@@ -75,6 +88,7 @@ const DefaultAppArmorLocalhostProfile = "corral-podman"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'Podman' || !has(self.seccompProfile) || self.seccompProfile.type != 'RuntimeDefault'",message="containers Podman cannot run under the RuntimeDefault seccomp profile (it blocks clone/unshare/mount): use Localhost or Unconfined"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.appArmorProfile) || self.appArmorProfile.type != 'Unconfined'",message="containers None relaxes nothing: appArmorProfile must not be Unconfined"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.networking)",message="networking applies to containers Podman only"
+// +kubebuilder:validation:XValidation:rule="!has(self.tunDevice) || ((!has(self.containers) || self.containers == 'Podman') && (!has(self.networking) || self.networking == 'Isolated'))",message="tunDevice applies to containers Podman with networking Isolated only"
 // +kubebuilder:validation:XValidation:rule="!has(self.userNamespace) || !self.userNamespace || (has(self.containers) && self.containers == 'None') || (has(self.networking) && self.networking == 'Host')",message="userNamespace needs networking Host (or containers None): Isolated networking's /dev/net/tun hostPath cannot be mounted into a pod user namespace (the runtime's idmapped mount of a device node fails; docs/sandbox.md)"
 // +kubebuilder:validation:XValidation:rule="!has(self.seLinuxOptions) || (!has(self.seLinuxOptions.user) && !has(self.seLinuxOptions.role) && !has(self.seLinuxOptions.level))",message="seLinuxOptions may set only type: user, role and level would step outside the container's SELinux confinement"
 type SandboxSpec struct {
@@ -88,6 +102,13 @@ type SandboxSpec struct {
 	// from the node) or Host (no device, Pod Security baseline with Localhost profiles).
 	// +optional
 	Networking NestedNetworking `json:"networking,omitempty"`
+
+	// tunDevice is how the runner gets /dev/net/tun with Podman and Isolated networking:
+	// HostPath (default; a CharDevice hostPath, Pod Security privileged) or DevicePlugin (the
+	// extended resource corral.run/tun from Corral's device plugin, which must run on the
+	// pool's nodes; no hostPath).
+	// +optional
+	TunDevice TunDevice `json:"tunDevice,omitempty"`
 
 	// userNamespace runs the pod in its own user namespace (hostUsers: false): root inside
 	// is an unprivileged user on the node. With containers Podman it needs networking Host. Needs Kubernetes 1.33+, containerd 2.0+ or

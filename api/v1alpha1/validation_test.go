@@ -188,6 +188,19 @@ var invalidPools = map[string]invalid{
 		gen.WithNetworking(corralv1.NestedNetworkingIsolated)(p)
 		gen.WithUserNamespace(true)(p)
 	}, "userNamespace needs networking Host"},
+	"tun device plugin with host networking": {func(p *corralv1.RunnerPool) {
+		gen.WithNetworking(corralv1.NestedNetworkingHost)(p)
+		gen.WithTunDevice(corralv1.TunDevicePlugin)(p)
+	}, "tunDevice applies to containers Podman with networking Isolated only"},
+	"tun device in none mode": {func(p *corralv1.RunnerPool) {
+		gen.WithContainers(corralv1.ContainersNone)(p)
+		gen.WithTunDevice(corralv1.TunHostPath)(p)
+	}, "tunDevice applies to containers Podman with networking Isolated only"},
+	"unknown tun device": {gen.WithTunDevice("CDI"), "Unsupported value: \"CDI\""},
+	"tun resource in limits": {gen.WithResources(corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{"corral.run/tun": resource.MustParse("1")}}), "resources may not name corral.run/tun"},
+	"tun resource in requests": {gen.WithResources(corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{"corral.run/tun": resource.MustParse("1")}}), "resources may not name corral.run/tun"},
 	"none mode unconfined apparmor": {func(p *corralv1.RunnerPool) {
 		gen.WithContainers(corralv1.ContainersNone)(p)
 		p.Spec.Sandbox.AppArmorProfile = &corralv1.AppArmorProfile{Type: corralv1.AppArmorUnconfined}
@@ -283,7 +296,14 @@ var validPools = map[string]gen.PoolModifier{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "x"}}}}
 	},
 	"selinux within baseline": gen.WithSELinuxType("container_engine_t"),
-	"a plain toleration":      gen.WithTolerations(corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule}),
+	"tun device plugin":       gen.WithTunDevice(corralv1.TunDevicePlugin),
+	"tun device plugin at baseline": func(p *corralv1.RunnerPool) {
+		gen.WithNetworking(corralv1.NestedNetworkingIsolated)(p)
+		gen.WithTunDevice(corralv1.TunDevicePlugin)(p)
+		gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile)(p)
+	},
+	"tun hostPath":       gen.WithTunDevice(corralv1.TunHostPath),
+	"a plain toleration": gen.WithTolerations(corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule}),
 	"env and proxy": func(p *corralv1.RunnerPool) {
 		gen.WithEnv("FOO", "bar")(p)
 		p.Spec.GitHub.Proxy = &corralv1.ProxySpec{HTTPSProxy: "http://proxy.internal:3128", NoProxy: []string{".svc", "10.0.0.0/8"}}

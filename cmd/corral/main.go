@@ -1,7 +1,8 @@
 // Command corral runs the Corral operator: the RunnerPool controller and the workflow_job
 // webhook receiver, with their metrics and health endpoints. --components chooses what one
 // process runs: both (the default), or each in its own Deployment so that the
-// internet-facing receiver holds none of the controller's rights.
+// internet-facing receiver holds none of the controller's rights. `corral tun-device-plugin`
+// runs the node's /dev/net/tun device plugin instead (internal/tunplugin).
 package main
 
 import (
@@ -44,6 +45,7 @@ type options struct {
 }
 
 func main() {
+	maybeRunTunPlugin()
 	var o options
 	flag.StringVar(&o.components, "components", defaultComponents, "What this process runs, comma-separated: "+
 		"controller (the RunnerPool reconciler and the webhook delivery recovery) and webhook (the GitHub webhook receiver, without leader election).")

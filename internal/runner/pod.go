@@ -134,7 +134,7 @@ func runnerContainer(pool *corralv1.RunnerPool, secretName string) corev1.Contai
 		ImagePullPolicy: pool.Spec.Template.ImagePullPolicy,
 		WorkingDir:      RunnerHome,
 		Env:             runnerEnv(pool, secretName),
-		Resources:       runnerResources(pool.Spec.Template.Resources),
+		Resources:       withTun(runnerResources(pool.Spec.Template.Resources), tunDevice(pool) == corralv1.TunDevicePlugin),
 		SecurityContext: runnerSecurityContext(pool),
 		VolumeMounts:    runnerVolumeMounts(pool),
 	}
@@ -156,7 +156,7 @@ func initContainer(pool *corralv1.RunnerPool) corev1.Container {
 		Image:           pool.Spec.Template.Image,
 		ImagePullPolicy: pool.Spec.Template.ImagePullPolicy,
 		Command:         []string{"/bin/sh", "-c", InitScript(pool)},
-		Resources:       runnerResources(pool.Spec.Template.Resources),
+		Resources:       withTun(runnerResources(pool.Spec.Template.Resources), false),
 		SecurityContext: confinedSecurityContext(),
 		VolumeMounts:    initVolumeMounts(pool),
 	}
@@ -178,4 +178,17 @@ func nestedNetworking(pool *corralv1.RunnerPool) corralv1.NestedNetworking {
 // needsTun reports whether the runner gets /dev/net/tun: Podman with Isolated networking.
 func needsTun(pool *corralv1.RunnerPool) bool {
 	return podmanEnabled(pool) && nestedNetworking(pool) == corralv1.NestedNetworkingIsolated
+}
+
+// tunDevice is how the runner gets /dev/net/tun, with its default (HostPath); "" when it
+// gets none.
+func tunDevice(pool *corralv1.RunnerPool) corralv1.TunDevice {
+	switch {
+	case !needsTun(pool):
+		return ""
+	case pool.Spec.Sandbox.TunDevice == "":
+		return corralv1.TunHostPath
+	default:
+		return pool.Spec.Sandbox.TunDevice
+	}
 }

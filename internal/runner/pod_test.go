@@ -273,6 +273,59 @@ func TestBuildPodVolumes(t *testing.T) {
 	}
 }
 
+// With tunDevice DevicePlugin the runner requests exactly one corral.run/tun and nothing
+// mounts a hostPath; a tun resource in the pool's own resources (which the API refuses, e.g.
+// a pool stored before that rule) reaches no container, whatever the quantity.
+func TestBuildPodTunDevice(t *testing.T) {
+	smuggled := gen.WithResources(corev1.ResourceRequirements{
+		Limits:   corev1.ResourceList{TunResource: resource.MustParse("5")},
+		Requests: corev1.ResourceList{TunResource: resource.MustParse("5")},
+	})
+	tests := []struct {
+		name       string
+		pool       *corralv1.RunnerPool
+		wantTun    bool // the runner requests one corral.run/tun
+		wantVolume bool // the pod mounts the hostPath
+	}{
+		{"HostPath (the default)", gen.RunnerPool("p"), false, true},
+		{"HostPath set", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath)), false, true},
+		{"DevicePlugin", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin)), true, false},
+		{"DevicePlugin with a smuggled quantity", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin), smuggled), true, false},
+		{"HostPath with a smuggled quantity", gen.RunnerPool("p", smuggled), false, true},
+		{"None with a smuggled quantity", gen.RunnerPool("p", gen.WithContainers(corralv1.ContainersNone), smuggled), false, false},
+		{"Host networking ignores the plugin", gen.RunnerPool("p", gen.WithNetworking(corralv1.NestedNetworkingHost), gen.WithTunDevice(corralv1.TunDevicePlugin)), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := buildTestPod(tt.pool)
+			hasVolume := false
+			for _, v := range pod.Spec.Volumes {
+				hasVolume = hasVolume || v.HostPath != nil
+			}
+			if hasVolume != tt.wantVolume {
+				t.Errorf("hostPath volume: %t, want %t", hasVolume, tt.wantVolume)
+			}
+			for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+				limit, inLimits := c.Resources.Limits[TunResource]
+				request, inRequests := c.Resources.Requests[TunResource]
+				want := tt.wantTun && c.Name == RunnerContainerName
+				if !want {
+					if inLimits || inRequests {
+						t.Errorf("container %s requests %s (%v/%v), want none", c.Name, TunResource, limit, request)
+					}
+					continue
+				}
+				if limit.Cmp(resource.MustParse("1")) != 0 || request.Cmp(resource.MustParse("1")) != 0 {
+					t.Errorf("container %s: %s limit %v, request %v; want exactly 1", c.Name, TunResource, limit, request)
+				}
+			}
+			if v := Violations(tt.pool, pod); len(v) > 0 {
+				t.Errorf("built pod breaks the hardening policy: %+v", v)
+			}
+		})
+	}
+}
+
 func TestBuildPodPoolFields(t *testing.T) {
 	tol := corev1.Toleration{Key: "ci", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
 	aff := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{

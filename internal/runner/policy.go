@@ -40,6 +40,7 @@ const (
 	ReasonUserNamespace        = "UserNamespace"
 	ReasonNotControlledByPool  = "NotControlledByPool"
 	ReasonSELinux              = "SELinux"
+	ReasonTunDevice            = "TunDevice"
 )
 
 // Checks returns the hardening chain, in order, as a fresh slice.
@@ -49,6 +50,7 @@ func Checks() []Check {
 		CheckNoHostNamespaces,
 		CheckNoHostPorts,
 		CheckHostPaths,
+		CheckTunResource,
 		CheckNoServiceAccountToken,
 		CheckNoServiceLinks,
 		CheckRestartNever,

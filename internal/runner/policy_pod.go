@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 )
@@ -20,7 +21,7 @@ func CheckNoHostNamespaces(_ *corralv1.RunnerPool, pod *corev1.Pod) (string, str
 }
 
 // CheckHostPaths enforces: the only hostPath is /dev/net/tun as a CharDevice, only for Podman
-// with Isolated networking, and mounted only into the runner container.
+// with Isolated networking and tunDevice HostPath, and mounted only into the runner container.
 func CheckHostPaths(pool *corralv1.RunnerPool, pod *corev1.Pod) (string, string, bool) {
 	for _, v := range pod.Spec.Volumes {
 		hp := v.HostPath
@@ -30,8 +31,8 @@ func CheckHostPaths(pool *corralv1.RunnerPool, pod *corev1.Pod) (string, string,
 		if hp.Path != TunPath || hp.Type == nil || *hp.Type != corev1.HostPathCharDev {
 			return ReasonHostPath, fmt.Sprintf("volume %q mounts host path %q: only %s as CharDevice is allowed", v.Name, hp.Path, TunPath), true
 		}
-		if !needsTun(pool) {
-			return ReasonHostPath, fmt.Sprintf("volume %q mounts %s, which only Podman with Isolated networking needs", v.Name, TunPath), true
+		if tunDevice(pool) != corralv1.TunHostPath {
+			return ReasonHostPath, fmt.Sprintf("volume %q mounts %s, which only Podman with Isolated networking and tunDevice HostPath mounts", v.Name, TunPath), true
 		}
 		for _, c := range containers(pod) {
 			for _, m := range c.VolumeMounts {
@@ -39,6 +40,27 @@ func CheckHostPaths(pool *corralv1.RunnerPool, pod *corev1.Pod) (string, string,
 					return ReasonHostPath, fmt.Sprintf("container %q mounts %s: only the runner may", c.Name, TunPath), true
 				}
 			}
+		}
+	}
+	return "", "", false
+}
+
+// CheckTunResource enforces: only the runner requests TunResource, exactly one, and only with
+// Podman, Isolated networking and tunDevice DevicePlugin.
+func CheckTunResource(pool *corralv1.RunnerPool, pod *corev1.Pod) (string, string, bool) {
+	for _, c := range containers(pod) {
+		limit, inLimits := c.Resources.Limits[TunResource]
+		_, inRequests := c.Resources.Requests[TunResource]
+		if !inLimits && !inRequests {
+			continue
+		}
+		switch {
+		case !isRunner(pod, c):
+			return ReasonTunDevice, fmt.Sprintf("container %q requests %s: only the runner may", c.Name, TunResource), true
+		case tunDevice(pool) != corralv1.TunDevicePlugin:
+			return ReasonTunDevice, fmt.Sprintf("container %q requests %s, which only Podman with Isolated networking and tunDevice DevicePlugin uses", c.Name, TunResource), true
+		case !inLimits || limit.Cmp(resource.MustParse("1")) != 0:
+			return ReasonTunDevice, fmt.Sprintf("container %q must request exactly one %s", c.Name, TunResource), true
 		}
 	}
 	return "", "", false

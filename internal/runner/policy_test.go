@@ -26,6 +26,8 @@ func testPools() map[string]*corralv1.RunnerPool {
 		"podman-host-unconfined": {gen.WithNetworking(corralv1.NestedNetworkingHost),
 			gen.WithSeccomp(corralv1.SeccompUnconfined, ""), gen.WithAppArmor(corralv1.AppArmorUnconfined, "")},
 		"podman-selinux": {gen.WithSELinuxType("container_engine_t")},
+		"podman-isolated-tun-plugin": {gen.WithTunDevice(corralv1.TunDevicePlugin),
+			gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile)},
 		"none":           {gen.WithContainers(corralv1.ContainersNone)},
 		"none-localhost": {gen.WithContainers(corralv1.ContainersNone), gen.WithSeccomp(corralv1.SeccompLocalhost, "x.json"),
 			gen.WithAppArmor(corralv1.AppArmorLocalhost, "x")},
@@ -65,6 +67,7 @@ func TestChecksCatchViolations(t *testing.T) {
 	host := gen.RunnerPool("p", gen.WithNetworking(corralv1.NestedNetworkingHost))
 	none := gen.RunnerPool("p", gen.WithContainers(corralv1.ContainersNone))
 	userns := gen.RunnerPool("p", gen.WithUserNamespace(true))
+	plugin := gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin))
 	init := func(p *corev1.Pod) *corev1.Container { return &p.Spec.InitContainers[0] }
 	run := func(p *corev1.Pod) *corev1.Container { return &p.Spec.Containers[0] }
 
@@ -92,6 +95,21 @@ func TestChecksCatchViolations(t *testing.T) {
 		{"tun mounted by init", podman, func(p *corev1.Pod) {
 			init(p).VolumeMounts = append(init(p).VolumeMounts, corev1.VolumeMount{Name: VolumeTun, MountPath: TunPath})
 		}, []string{ReasonHostPath}},
+		{"tun hostPath with the device plugin", plugin, func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, BuildPod(podman, "x", "y").Spec.Volumes[3])
+		}, []string{ReasonHostPath}},
+		{"tun resource requested by init", plugin, func(p *corev1.Pod) { init(p).Resources = run(p).Resources }, []string{ReasonTunDevice}},
+		{"tun resource with hostPath tun", podman, func(p *corev1.Pod) {
+			run(p).Resources = BuildPod(plugin, "x", "y").Spec.Containers[0].Resources
+		}, []string{ReasonTunDevice}},
+		{"tun resource in None mode", none, func(p *corev1.Pod) {
+			run(p).Resources = BuildPod(plugin, "x", "y").Spec.Containers[0].Resources
+		}, []string{ReasonTunDevice}},
+		{"two tun devices", plugin, func(p *corev1.Pod) {
+			run(p).Resources.Limits[TunResource] = resource.MustParse("2")
+			run(p).Resources.Requests[TunResource] = resource.MustParse("2")
+		}, []string{ReasonTunDevice}},
+		{"tun device only requested", plugin, func(p *corev1.Pod) { delete(run(p).Resources.Limits, TunResource) }, []string{ReasonTunDevice}},
 		{"service account token", podman, func(p *corev1.Pod) { p.Spec.AutomountServiceAccountToken = nil }, []string{ReasonServiceAccountToken}},
 		{"projected token", podman, func(p *corev1.Pod) {
 			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "tok", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{

@@ -87,6 +87,24 @@ func TestPodSecurityGrades(t *testing.T) {
 		want:    psaapi.LevelPrivileged,
 		failing: []string{"hostPath volumes"},
 	}, {
+		name: "Podman Isolated with Localhost profiles and the tun device plugin is baseline",
+		pool: gen.RunnerPool("p", gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile),
+			gen.WithAppArmor(corralv1.AppArmorLocalhost, corralv1.DefaultAppArmorLocalhostProfile),
+			gen.WithTunDevice(corralv1.TunDevicePlugin)),
+		want:    psaapi.LevelBaseline,
+		failing: []string{"allowPrivilegeEscalation != false", "unrestricted capabilities"},
+	}, {
+		name: "Podman Isolated with Localhost seccomp, runtime-default AppArmor and the tun device plugin is baseline",
+		pool: gen.RunnerPool("p", gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile),
+			gen.WithAppArmor(corralv1.AppArmorRuntimeDefault, ""), gen.WithTunDevice(corralv1.TunDevicePlugin)),
+		want:    psaapi.LevelBaseline,
+		failing: []string{"allowPrivilegeEscalation != false", "unrestricted capabilities"},
+	}, {
+		name:    "Podman Isolated with the tun device plugin but Unconfined defaults is privileged",
+		pool:    gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin)),
+		want:    psaapi.LevelPrivileged,
+		failing: []string{"forbidden AppArmor profile", "seccompProfile"},
+	}, {
 		name:    "Podman Host with SELinux spc_t is privileged",
 		pool:    gen.RunnerPool("p", gen.WithNetworking(corralv1.NestedNetworkingHost), gen.WithSELinuxType("spc_t")),
 		want:    psaapi.LevelPrivileged,

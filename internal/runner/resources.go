@@ -53,6 +53,22 @@ func runnerResources(user corev1.ResourceRequirements) corev1.ResourceRequiremen
 	return r
 }
 
+// TunResource is the extended resource Corral's device plugin (internal/tunplugin) serves
+// /dev/net/tun as.
+const TunResource corev1.ResourceName = "corral.run/tun"
+
+// withTun sets one TunResource in r's limits and requests, or removes it (the API refuses it
+// in a pool's resources; a pool stored before that rule cannot smuggle it in either).
+func withTun(r corev1.ResourceRequirements, tun bool) corev1.ResourceRequirements {
+	delete(r.Limits, TunResource)
+	delete(r.Requests, TunResource)
+	if tun {
+		r.Limits[TunResource] = resource.MustParse("1")
+		r.Requests[TunResource] = resource.MustParse("1")
+	}
+	return r
+}
+
 // maxQuantity is the larger of a and b.
 func maxQuantity(a, b resource.Quantity) resource.Quantity {
 	if a.Cmp(b) >= 0 {

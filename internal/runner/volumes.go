@@ -19,7 +19,8 @@ const (
 	// directory (XDG_RUNTIME_DIR) and the docker-compatible socket.
 	VolumeRun = "run"
 	// VolumeTun is the node's /dev/net/tun (hostPath, CharDevice) in Podman mode with
-	// Isolated networking: slirp4netns and pasta need it for nested network namespaces.
+	// Isolated networking and tunDevice HostPath: slirp4netns and pasta need it for nested
+	// network namespaces. With tunDevice DevicePlugin the runner requests TunResource instead.
 	VolumeTun = "dev-net-tun"
 	// VolumeCABundle is the pool's CA bundle ConfigMap key, when set.
 	VolumeCABundle = "ca-bundle"
@@ -58,7 +59,7 @@ const DefaultWorkVolumeSize = "20Gi"
 const RunVolumeSize = "64Mi"
 
 // volumes are the pod's volumes: only emptyDirs, the CA bundle ConfigMap and, for Podman
-// with Isolated networking, the tun device.
+// with Isolated networking and tunDevice HostPath, the tun device.
 func volumes(pool *corralv1.RunnerPool) []corev1.Volume {
 	work := workEmptyDir(pool.Spec.Sandbox.WorkVolume)
 	vols := []corev1.Volume{
@@ -71,7 +72,7 @@ func volumes(pool *corralv1.RunnerPool) []corev1.Volume {
 			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size},
 		}})
 	}
-	if needsTun(pool) {
+	if tunDevice(pool) == corralv1.TunHostPath {
 		charDevice := corev1.HostPathCharDev
 		vols = append(vols, corev1.Volume{Name: VolumeTun, VolumeSource: corev1.VolumeSource{
 			HostPath: &corev1.HostPathVolumeSource{Path: TunPath, Type: &charDevice},
@@ -115,7 +116,7 @@ func runnerVolumeMounts(pool *corralv1.RunnerPool) []corev1.VolumeMount {
 	if podmanEnabled(pool) {
 		mounts = append(mounts, corev1.VolumeMount{Name: VolumeRun, MountPath: RunDir})
 	}
-	if needsTun(pool) {
+	if tunDevice(pool) == corralv1.TunHostPath {
 		mounts = append(mounts, corev1.VolumeMount{Name: VolumeTun, MountPath: TunPath})
 	}
 	if pool.Spec.GitHub.CABundle != nil {

@@ -131,6 +131,11 @@ func WithNetworking(mode corralv1.NestedNetworking) PoolModifier {
 	return func(p *corralv1.RunnerPool) { p.Spec.Sandbox.Networking = mode }
 }
 
+// WithTunDevice sets how the runner gets /dev/net/tun (Podman, Isolated networking).
+func WithTunDevice(d corralv1.TunDevice) PoolModifier {
+	return func(p *corralv1.RunnerPool) { p.Spec.Sandbox.TunDevice = d }
+}
+
 // WithSeccomp sets the runner container's seccomp profile; localhost is used for Localhost.
 func WithSeccomp(t corralv1.SeccompProfileType, localhost string) PoolModifier {
 	return func(p *corralv1.RunnerPool) {
