@@ -89,7 +89,7 @@ const DefaultAppArmorLocalhostProfile = "corral-podman"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.appArmorProfile) || self.appArmorProfile.type != 'Unconfined'",message="containers None relaxes nothing: appArmorProfile must not be Unconfined"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.networking)",message="networking applies to containers Podman only"
 // +kubebuilder:validation:XValidation:rule="!has(self.tunDevice) || ((!has(self.containers) || self.containers == 'Podman') && (!has(self.networking) || self.networking == 'Isolated'))",message="tunDevice applies to containers Podman with networking Isolated only"
-// +kubebuilder:validation:XValidation:rule="!has(self.userNamespace) || !self.userNamespace || (has(self.containers) && self.containers == 'None') || (has(self.networking) && self.networking == 'Host')",message="userNamespace needs networking Host (or containers None): Isolated networking's /dev/net/tun hostPath cannot be mounted into a pod user namespace (the runtime's idmapped mount of a device node fails; docs/sandbox.md)"
+// +kubebuilder:validation:XValidation:rule="!has(self.userNamespace) || !self.userNamespace || (has(self.containers) && self.containers == 'None') || (has(self.networking) && self.networking == 'Host') || (has(self.tunDevice) && self.tunDevice == 'DevicePlugin')",message="userNamespace with Isolated networking needs tunDevice DevicePlugin (or networking Host, or containers None): the runtime cannot idmap-mount the /dev/net/tun hostPath into a pod user namespace (docs/sandbox.md)"
 // +kubebuilder:validation:XValidation:rule="!has(self.seLinuxOptions) || (!has(self.seLinuxOptions.user) && !has(self.seLinuxOptions.role) && !has(self.seLinuxOptions.level))",message="seLinuxOptions may set only type: user, role and level would step outside the container's SELinux confinement"
 type SandboxSpec struct {
 	// containers says whether jobs may run containers: Podman (rootless podman/buildah) or
@@ -111,7 +111,8 @@ type SandboxSpec struct {
 	TunDevice TunDevice `json:"tunDevice,omitempty"`
 
 	// userNamespace runs the pod in its own user namespace (hostUsers: false): root inside
-	// is an unprivileged user on the node. With containers Podman it needs networking Host. Needs Kubernetes 1.33+, containerd 2.0+ or
+	// is an unprivileged user on the node. With containers Podman and Isolated networking it needs
+	// tunDevice DevicePlugin. Needs Kubernetes 1.33+, containerd 2.0+ or
 	// CRI-O 1.25+ and a recent kernel; inside the pod only IDs 0-65535 exist, so the image's
 	// subuid/subgid ranges must fit (see docs/security.md).
 	// +optional

@@ -183,11 +183,15 @@ var invalidPools = map[string]invalid{
 		gen.WithNetworking(corralv1.NestedNetworkingHost)(p)
 	}, "networking applies to containers Podman only"},
 	"user namespace with isolated networking": {gen.WithUserNamespace(true),
-		"userNamespace needs networking Host"},
+		"userNamespace with Isolated networking needs tunDevice DevicePlugin"},
 	"user namespace with explicit isolated networking": {func(p *corralv1.RunnerPool) {
 		gen.WithNetworking(corralv1.NestedNetworkingIsolated)(p)
 		gen.WithUserNamespace(true)(p)
-	}, "userNamespace needs networking Host"},
+	}, "userNamespace with Isolated networking needs tunDevice DevicePlugin"},
+	"user namespace with the tun hostPath": {func(p *corralv1.RunnerPool) {
+		gen.WithTunDevice(corralv1.TunHostPath)(p)
+		gen.WithUserNamespace(true)(p)
+	}, "userNamespace with Isolated networking needs tunDevice DevicePlugin"},
 	"tun device plugin with host networking": {func(p *corralv1.RunnerPool) {
 		gen.WithNetworking(corralv1.NestedNetworkingHost)(p)
 		gen.WithTunDevice(corralv1.TunDevicePlugin)(p)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -26,7 +27,9 @@ func runTunPlugin(args []string) error {
 	fs.IntVar(&o.Devices, "devices", tunplugin.DefaultDevices, "How many pods of the node may hold "+tunplugin.ResourceName+" at once (set it to the kubelet's maxPods).")
 	fs.DurationVar(&o.HealthInterval, "health-interval", tunplugin.DefaultHealthInterval, "How often the device and the plugin's socket are checked.")
 	z.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

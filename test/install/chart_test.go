@@ -1,6 +1,7 @@
 package install
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -55,13 +56,14 @@ func TestChartObjects(t *testing.T) {
 			"ValidatingAdmissionPolicy/corral-runnerclass", "ValidatingAdmissionPolicyBinding/corral-runnerclass",
 			"ClusterRole/corral-runnerpool-editor", "ClusterRole/corral-runnerpool-viewer", "ClusterRole/corral-runnerclass-viewer"},
 		absent: append([]string{"PodDisruptionBudget/corral", "Ingress/corral-webhook",
-			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer"}, webhookObjects()...),
+			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer",
+			"DaemonSet/corral-tun-device-plugin"}, webhookObjects()...),
 	}, {
 		name:   "everything",
 		values: valuesEverything,
 		present: append([]string{"PodDisruptionBudget/corral", "Ingress/corral-webhook",
 			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer",
-			"ConfigMap/corral-seccomp-profiles", "Service/corral-metrics", "ClusterRole/corral-manager"}, webhookObjects()...),
+			"DaemonSet/corral-tun-device-plugin", "ConfigMap/corral-seccomp-profiles", "Service/corral-metrics", "ClusterRole/corral-manager"}, webhookObjects()...),
 	}, {
 		name:   "namespaced",
 		values: valuesNamespaced,
@@ -338,6 +340,65 @@ func TestChartSeccompInstaller(t *testing.T) {
 	}
 	if renderChart(t, "").get("DaemonSet", "corral-seccomp-installer") != nil {
 		t.Error("the installer is rendered by default")
+	}
+}
+
+// TestChartTunDevicePlugin: the device plugin runs the controller image's
+// tun-device-plugin subcommand with flags it defines, sees the node's /dev/net read-only,
+// writes only to the kubelet's device plugin directory, and is confined otherwise.
+func TestChartTunDevicePlugin(t *testing.T) {
+	requireInstallTests(t)
+	objs := renderChart(t, valuesEverything)
+	ds := decode[appsv1.DaemonSet](t, objs.mustGet(t, "DaemonSet", "corral-tun-device-plugin"))
+	spec := ds.Spec.Template.Spec
+	hostPaths := map[string]string{}
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+	}
+	if want := map[string]string{"device-plugins": "/var/lib/kubelet/device-plugins", "dev-net": "/dev/net"}; !maps.Equal(hostPaths, want) {
+		t.Errorf("hostPaths %v, want %v", hostPaths, want)
+	}
+	if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
+		t.Fatalf("want one container, got %d (and %d init)", len(spec.Containers), len(spec.InitContainers))
+	}
+	c := spec.Containers[0]
+	controller := decode[appsv1.Deployment](t, objs.mustGet(t, "Deployment", "corral")).Spec.Template.Spec.Containers[0].Image
+	if c.Image != controller {
+		t.Errorf("plugin image %s, want the controller's %s", c.Image, controller)
+	}
+	for _, m := range c.VolumeMounts {
+		if m.Name == "dev-net" && !m.ReadOnly {
+			t.Error("the node's /dev/net is mounted writable")
+		}
+	}
+	if len(c.Args) == 0 || c.Args[0] != "tun-device-plugin" {
+		t.Fatalf("args %v, want the tun-device-plugin subcommand first", c.Args)
+	}
+	if !slices.Contains(c.Args, "--devices=250") || spec.PriorityClassName != "system-node-critical" {
+		t.Errorf("values not applied: args %v, priority class %q", c.Args, spec.PriorityClassName)
+	}
+	flags := commandFlags(t, []string{"tun-device-plugin"}, "plugin-dir", "check-path", "devices")
+	for _, f := range containerFlags(t, c.Args[1:]) {
+		if !flags[f] {
+			t.Errorf("the plugin's flag --%s is not one `corral tun-device-plugin` defines", f)
+		}
+	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Error("plugin pods get a service account token")
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.Privileged != nil && *sc.Privileged || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("plugin container is not confined: %+v", sc)
+	}
+	if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+		t.Error("plugin container has no memory limit")
+	}
+	if renderChart(t, "").get("DaemonSet", "corral-tun-device-plugin") != nil {
+		t.Error("the plugin is rendered by default")
 	}
 }
 

@@ -227,5 +227,5 @@ func valueLeaves(v map[string]any, prefix string) []string {
 
 // isFreeMap reports whether a values path is a map of user keys (documented as one value).
 func isFreeMap(path string) bool {
-	return path == "resources" || path == "webhook.resources"
+	return path == "resources" || strings.HasSuffix(path, ".resources")
 }

@@ -16,22 +16,29 @@ var helpFlag = regexp.MustCompile(`(?m)^  -([a-z0-9][a-z0-9-]*)`)
 // binaryFlags builds cmd/corral and returns the flags its -help lists.
 func binaryFlags(t *testing.T) map[string]bool {
 	t.Helper()
+	return commandFlags(t, nil, "metrics-bind-address", "health-probe-bind-address", "leader-elect", "zap-log-level")
+}
+
+// commandFlags builds cmd/corral and returns the flags `corral ARGS... -help` lists, which
+// must include every one of must.
+func commandFlags(t *testing.T, args []string, must ...string) map[string]bool {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "corral")
 	if _, err := run(t, "go", "build", "-o", bin, "./cmd/corral"); err != nil {
 		t.Fatal(err)
 	}
 	// -help prints the usage to stderr and exits 0 (flag.ExitOnError).
-	out, err := exec.Command(bin, "-help").CombinedOutput()
+	out, err := exec.Command(bin, append(args, "-help")...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("corral -help: %v\n%s", err, out)
+		t.Fatalf("corral %v -help: %v\n%s", args, err, out)
 	}
 	flags := map[string]bool{}
 	for _, m := range helpFlag.FindAllStringSubmatch(string(out), -1) {
 		flags[m[1]] = true
 	}
-	for _, must := range []string{"metrics-bind-address", "health-probe-bind-address", "leader-elect", "zap-log-level"} {
-		if !flags[must] {
-			t.Fatalf("corral -help does not list -%s; parsed %v from:\n%s", must, flags, out)
+	for _, m := range must {
+		if !flags[m] {
+			t.Fatalf("corral %v -help does not list -%s; parsed %v from:\n%s", args, m, flags, out)
 		}
 	}
 	return flags

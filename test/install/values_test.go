@@ -57,6 +57,10 @@ runnerPriorityClass:
   create: true
 seccompProfile:
   install: true
+tunDevicePlugin:
+  enabled: true
+  devices: 250
+  priorityClassName: system-node-critical
 `
 
 	// valuesNamespaced watches two namespaces, not including the release's.

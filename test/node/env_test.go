@@ -80,6 +80,7 @@ func setUp(ctx context.Context) (*environment, error) {
 			return harness.InstallCorral(ctx, e.cluster, e.corralConfig)
 		}},
 		harness.Step{Name: "install the seccomp profile with the chart's installer", Run: e.installSeccompProfile},
+		harness.Step{Name: "start the chart's tun device plugin", Run: e.startTunDevicePlugin},
 		harness.Step{Name: "start the fake GitHub and corral", Run: e.startFakeAndCorral},
 	)
 }
@@ -199,26 +200,66 @@ func runScript(path string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// installSeccompProfile renders the chart's seccomp installer (a DaemonSet copying
-// corral/podman.json into the kubelet's seccomp directory) for this node, applies it into
-// the operator's namespace (Pod Security privileged: the installer needs a hostPath) and
-// waits until the profile is on the node.
+// installSeccompProfile runs the chart's seccomp installer (a DaemonSet copying
+// corral/podman.json into the kubelet's seccomp directory) on this node and waits until the
+// profile is there.
 func (e *environment) installSeccompProfile(ctx context.Context) error {
+	if err := e.applyChartDaemonSet(ctx, "seccomp-installer",
+		"seccompProfile.install=true",
+		"seccompProfile.kubeletSeccompDir="+filepath.Join(e.nodeDir, "kubelet", "seccomp"),
+		"seccompProfile.image="+e.images["CORRAL_NODE_RUNNER_IMAGE"],
+		"seccompProfile.pauseImage="+e.images["CORRAL_NODE_PAUSE_IMAGE"]); err != nil {
+		return err
+	}
+	profile := filepath.Join(e.nodeDir, "kubelet", "seccomp", "corral", "podman.json")
+	if _, err := os.Stat(profile); err != nil {
+		return fmt.Errorf("the installer ran but the profile is not on the node: %w", err)
+	}
+	return nil
+}
+
+// tunDevices is how many corral.run/tun the node's plugin advertises.
+const tunDevices = 20
+
+// startTunDevicePlugin runs the chart's tun device plugin DaemonSet (the controller image) on
+// this node and waits until the node offers corral.run/tun.
+func (e *environment) startTunDevicePlugin(ctx context.Context) error {
+	repo, tag, _ := strings.Cut(e.images["CORRAL_NODE_CONTROLLER_IMAGE"], ":")
+	if err := e.applyChartDaemonSet(ctx, "tun-device-plugin", "tunDevicePlugin.enabled=true",
+		"tunDevicePlugin.devices="+strconv.Itoa(tunDevices), "image.repository="+repo, "image.tag="+tag); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := e.cluster.Kubectl(ctx, "get", "node", nodeName, "-o", `jsonpath={.status.allocatable.corral\.run/tun}`)
+		if err == nil && strings.TrimSpace(out) == strconv.Itoa(tunDevices) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s does not offer %d corral.run/tun a minute after the plugin started (allocatable: %q, %v)", nodeName, tunDevices, out, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// applyChartDaemonSet renders the chart's templates/NAME.yaml with the values set, applies it
+// into the operator's namespace (Pod Security privileged: node agents need hostPaths) and
+// waits for its rollout.
+func (e *environment) applyChartDaemonSet(ctx context.Context, name string, sets ...string) error {
 	helm := os.Getenv("HELM")
 	if helm == "" {
 		helm = filepath.Join(harness.RepoRoot(), "bin", "helm-v3.22.0")
 	}
-	rendered, err := harness.Run(ctx, harness.RepoRoot(), helm, "template", "corral", "charts/corral",
-		"--namespace", harness.OperatorNamespace, "--kube-version", "1.36.3",
-		"--set", "seccompProfile.install=true",
-		"--set", "seccompProfile.kubeletSeccompDir="+filepath.Join(e.nodeDir, "kubelet", "seccomp"),
-		"--set", "seccompProfile.image="+e.images["CORRAL_NODE_RUNNER_IMAGE"],
-		"--set", "seccompProfile.pauseImage="+e.images["CORRAL_NODE_PAUSE_IMAGE"],
-		"--show-only", "templates/seccomp-installer.yaml")
-	if err != nil {
-		return fmt.Errorf("rendering the seccomp installer: %w", err)
+	args := []string{"template", "corral", "charts/corral", "--namespace", harness.OperatorNamespace, "--kube-version", "1.36.3",
+		"--show-only", "templates/" + name + ".yaml"}
+	for _, s := range sets {
+		args = append(args, "--set", s)
 	}
-	manifest := filepath.Join(e.work, "seccomp-installer.yaml")
+	rendered, err := harness.Run(ctx, harness.RepoRoot(), helm, args...)
+	if err != nil {
+		return fmt.Errorf("rendering the chart's %s: %w", name, err)
+	}
+	manifest := filepath.Join(e.work, name+".yaml")
 	if err := os.WriteFile(manifest, []byte(rendered), 0o644); err != nil {
 		return err
 	}
@@ -229,13 +270,6 @@ func (e *environment) installSeccompProfile(ctx context.Context) error {
 	if _, err := e.cluster.Kubectl(ctx, "apply", "-n", harness.OperatorNamespace, "-f", manifest); err != nil {
 		return err
 	}
-	if _, err := e.cluster.Kubectl(ctx, "rollout", "status", "-n", harness.OperatorNamespace,
-		"daemonset/corral-seccomp-installer", "--timeout=3m"); err != nil {
-		return err
-	}
-	profile := filepath.Join(e.nodeDir, "kubelet", "seccomp", "corral", "podman.json")
-	if _, err := os.Stat(profile); err != nil {
-		return fmt.Errorf("the installer ran but the profile is not on the node: %w", err)
-	}
-	return nil
+	_, err = e.cluster.Kubectl(ctx, "rollout", "status", "-n", harness.OperatorNamespace, "daemonset/corral-"+name, "--timeout=3m")
+	return err
 }

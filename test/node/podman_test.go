@@ -3,6 +3,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
@@ -48,6 +50,26 @@ try "docker network rm" docker network rm corral_svc
 exit 0
 `
 
+// isolatedSteps are what Isolated networking promises: nested containers, builds, named
+// networks with aliases and the docker CLI's `container:` + `services:` sequence.
+var isolatedSteps = []string{"podman run", "buildah bud", "built image runs", "network create", "service with alias", "alias reaches service",
+	"docker network create", "docker create service", "docker start service", "docker create job", "docker start job",
+	"docker exec reaches service", "docker logs", "docker rm", "docker network rm"}
+
+// enforcePodSecurity labels the namespace to enforce a Pod Security level: the API server's
+// own admission then refuses any pod of the pool that grades below it.
+func enforcePodSecurity(ctx context.Context, ns, level string) {
+	var n corev1.Namespace
+	Expect(env.k8s.Get(ctx, client.ObjectKey{Name: ns}, &n)).To(Succeed())
+	patch := client.MergeFrom(n.DeepCopy())
+	if n.Labels == nil {
+		n.Labels = map[string]string{}
+	}
+	n.Labels["pod-security.kubernetes.io/enforce"] = level
+	n.Labels["pod-security.kubernetes.io/enforce-version"] = "latest"
+	Expect(env.k8s.Patch(ctx, &n, patch)).To(Succeed())
+}
+
 // steps are the lines of a podmanJob report: step name -> "ok" or the failure.
 func steps(output string) map[string]string {
 	out := map[string]string{}
@@ -76,20 +98,32 @@ var _ = Describe("Podman runners on a real node", func() {
 		mods []gen.PoolModifier
 		// must is what the mode promises (docs/sandbox.md); the rest is recorded.
 		must []string
+		// podSecurity, when set, is the level the pool's namespace enforces.
+		podSecurity string
 	}{
 		{"Host networking, Localhost seccomp corral/podman.json", []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingHost)},
-			[]string{"podman run", "buildah bud", "built image runs"}},
+			[]string{"podman run", "buildah bud", "built image runs"}, ""},
 		{"Isolated networking (seccomp and AppArmor Unconfined, /dev/net/tun)", []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated)},
-			[]string{"podman run", "buildah bud", "built image runs", "network create", "service with alias", "alias reaches service",
-				"docker network create", "docker create service", "docker start service", "docker create job", "docker start job",
-				"docker exec reaches service", "docker logs", "docker rm", "docker network rm"}},
+			isolatedSteps, ""},
+		{"Isolated networking with the tun device plugin and Localhost seccomp, in a namespace enforcing Pod Security baseline",
+			[]gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunDevicePlugin),
+				gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile)},
+			isolatedSteps, "baseline"},
+		{"Isolated networking with the tun device plugin in a user namespace (hostUsers: false), at Pod Security baseline",
+			[]gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunDevicePlugin),
+				gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile),
+				gen.WithUserNamespace(true), withImage("CORRAL_NODE_USERNS_IMAGE")},
+			isolatedSteps, "baseline"},
 		{"Host networking in a user namespace (hostUsers: false), subordinate IDs below 65536",
 			[]gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingHost), gen.WithUserNamespace(true), withImage("CORRAL_NODE_USERNS_IMAGE")},
-			[]string{"podman run", "buildah bud", "built image runs"}},
+			[]string{"podman run", "buildah bud", "built image runs"}, ""},
 	}
 	for i, m := range modes {
 		It("runs containers with "+m.name, func(ctx SpecContext) {
 			ns := newNamespace(ctx, fmt.Sprintf("podman%d", i))
+			if m.podSecurity != "" {
+				enforcePodSecurity(ctx, ns, m.podSecurity)
+			}
 			mods := append([]gen.PoolModifier{gen.WithContainers(corralv1.ContainersPodman), gen.WithMinIdle(1), gen.WithMaxRunners(1),
 				gen.WithEnv("CORRAL_NODE_JOB", podmanJob), gen.WithEnv("CORRAL_NODE_REPORT", env.reports.url(env.gateway))}, m.mods...)
 			pool := createPool(ctx, ns, "podman", mods...)
@@ -113,13 +147,13 @@ func withImage(key string) gen.PoolModifier {
 	return func(p *corralv1.RunnerPool) { gen.WithImage(env.images[key])(p) }
 }
 
-var _ = Describe("Isolated networking in a pod user namespace", func() {
+var _ = Describe("Isolated networking with the tun hostPath in a pod user namespace", func() {
 	It("is refused by the API, because the runtime cannot mount the /dev/net/tun hostPath into it", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "userns-isolated")
 		pool := env.fake.Pool(ns, "isolated", gen.WithContainers(corralv1.ContainersPodman),
 			gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithUserNamespace(true))
 		err := env.k8s.Create(ctx, pool)
-		Expect(err).To(MatchError(ContainSubstring("userNamespace needs networking Host")), "a tenant gets a clear refusal")
+		Expect(err).To(MatchError(ContainSubstring("userNamespace with Isolated networking needs tunDevice DevicePlugin")), "a tenant gets a clear refusal")
 
 		By("creating the pod Corral would build for it by hand: the runtime refuses it on this node")
 		pod := builtPod(ctx, ns, "userns-isolated", func(p *corralv1.RunnerPool) { p.Spec.Sandbox.UserNamespace = true },
