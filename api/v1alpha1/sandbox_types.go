@@ -24,8 +24,10 @@ type NestedNetworking string
 
 const (
 	// NestedNetworkingIsolated gives job containers their own network namespaces (slirp4netns
-	// or pasta through /dev/net/tun, mounted from the node): named networks and service
-	// aliases work. The pod grades "privileged" under Pod Security (hostPath device).
+	// or pasta through /dev/net/tun): named networks and service aliases work. With the
+	// device from a hostPath (tunDevice HostPath) the pod grades "privileged" under Pod
+	// Security; from Corral's device plugin (tunDevice DevicePlugin) with Localhost seccomp it
+	// grades "baseline".
 	NestedNetworkingIsolated NestedNetworking = "Isolated"
 	// NestedNetworkingHost runs job containers in the pod's network namespace: no /dev/net/tun,
 	// no hostPath. With Localhost seccomp and AppArmor profiles the pod grades "baseline".
@@ -99,7 +101,8 @@ type SandboxSpec struct {
 	Containers ContainersMode `json:"containers,omitempty"`
 
 	// networking of nested containers (Podman only): Isolated (default; needs /dev/net/tun
-	// from the node) or Host (no device, Pod Security baseline with Localhost profiles).
+	// from the node, see tunDevice) or Host (no device, Pod Security baseline with Localhost
+	// profiles).
 	// +optional
 	Networking NestedNetworking `json:"networking,omitempty"`
 
@@ -119,14 +122,16 @@ type SandboxSpec struct {
 	UserNamespace bool `json:"userNamespace,omitempty"`
 
 	// seccompProfile of the runner container. Defaults: Podman with Isolated networking:
-	// Unconfined; Podman with Host networking: Localhost corral/podman.json; None:
+	// Unconfined (tunDevice HostPath) or Localhost corral/podman.json (tunDevice
+	// DevicePlugin); Podman with Host networking: Localhost corral/podman.json; None:
 	// RuntimeDefault. Corral ships the Localhost profile (docs/security.md).
 	// +optional
 	SeccompProfile *SeccompProfile `json:"seccompProfile,omitempty"`
 
 	// appArmorProfile of the runner container (other containers keep the runtime default).
-	// Defaults: Podman with Isolated networking: Unconfined; Podman with Host networking:
-	// RuntimeDefault (set Localhost corral-podman on AppArmor nodes); None: RuntimeDefault.
+	// Defaults: Podman with Isolated networking: Unconfined (tunDevice HostPath) or
+	// RuntimeDefault (tunDevice DevicePlugin); Podman with Host networking: RuntimeDefault (set
+	// Localhost corral-podman on AppArmor nodes); None: RuntimeDefault.
 	// +optional
 	AppArmorProfile *AppArmorProfile `json:"appArmorProfile,omitempty"`
 

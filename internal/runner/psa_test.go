@@ -100,8 +100,19 @@ func TestPodSecurityGrades(t *testing.T) {
 		want:    psaapi.LevelBaseline,
 		failing: []string{"allowPrivilegeEscalation != false", "unrestricted capabilities"},
 	}, {
-		name:    "Podman Isolated with the tun device plugin but Unconfined defaults is privileged",
+		name:    "Podman Isolated with the tun device plugin and defaults is baseline",
 		pool:    gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin)),
+		want:    psaapi.LevelBaseline,
+		failing: []string{"allowPrivilegeEscalation != false", "unrestricted capabilities"},
+	}, {
+		name:    "Podman Isolated with the tun device plugin in a user namespace is baseline",
+		pool:    gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin), gen.WithUserNamespace(true)),
+		want:    psaapi.LevelBaseline,
+		failing: []string{"allowPrivilegeEscalation != false", "unrestricted capabilities"},
+	}, {
+		name: "Podman Isolated with the tun device plugin and Unconfined profiles asked for is privileged",
+		pool: gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin), gen.WithSeccomp(corralv1.SeccompUnconfined, ""),
+			gen.WithAppArmor(corralv1.AppArmorUnconfined, "")),
 		want:    psaapi.LevelPrivileged,
 		failing: []string{"forbidden AppArmor profile", "seccompProfile"},
 	}, {

@@ -70,14 +70,23 @@ func runnerSecurityContext(pool *corralv1.RunnerPool) *corev1.SecurityContext {
 	}
 }
 
+// baselineDefaults reports whether a Podman pool's pod has no hostPath (Host networking, or
+// Isolated with the tun device plugin), so its profile defaults are the ones Pod Security
+// baseline allows instead of Unconfined: the pod can then grade baseline without the pool
+// naming profiles.
+func baselineDefaults(pool *corralv1.RunnerPool) bool {
+	return nestedNetworking(pool) == corralv1.NestedNetworkingHost || tunDevice(pool) == corralv1.TunDevicePlugin
+}
+
 // podmanSeccomp is the runner's seccomp profile in Podman mode. Defaults: Isolated
-// networking Unconfined (as seed 000 runs it), Host networking Localhost
-// corral/podman.json (the runtime default plus the 9 syscalls rootless podman and buildah need; the
-// Pod Security baseline allows it, Unconfined it does not).
+// networking with the tun hostPath Unconfined (as seed 000 runs it); Host networking, and
+// Isolated with the tun device plugin, Localhost corral/podman.json (the runtime default plus
+// the 9 syscalls rootless podman and buildah need; the Pod Security baseline allows it,
+// Unconfined it does not).
 func podmanSeccomp(pool *corralv1.RunnerPool) *corev1.SeccompProfile {
 	p := pool.Spec.Sandbox.SeccompProfile
 	if p == nil {
-		if nestedNetworking(pool) == corralv1.NestedNetworkingHost {
+		if baselineDefaults(pool) {
 			return localhostSeccomp(nil)
 		}
 		return &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
@@ -117,8 +126,9 @@ func localhostSeccomp(name *string) *corev1.SeccompProfile {
 }
 
 // podmanAppArmor is the runner's AppArmor profile in Podman mode. Defaults: Isolated
-// networking Unconfined; Host networking the runtime default (set Localhost corral-podman on
-// AppArmor nodes: the default profile denies mount).
+// networking with the tun hostPath Unconfined; Host networking, and Isolated with the tun
+// device plugin, the runtime default (set Localhost corral-podman on AppArmor nodes: the
+// default profile denies mount).
 //
 // RuntimeDefault is expressed by leaving the field unset: the runtime applies its default
 // profile anyway where AppArmor is enabled, while an explicit non-Unconfined profile makes
@@ -129,7 +139,7 @@ func localhostSeccomp(name *string) *corev1.SeccompProfile {
 func podmanAppArmor(pool *corralv1.RunnerPool) *corev1.AppArmorProfile {
 	p := pool.Spec.Sandbox.AppArmorProfile
 	if p == nil {
-		if nestedNetworking(pool) == corralv1.NestedNetworkingHost {
+		if baselineDefaults(pool) {
 			return nil
 		}
 		return &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}

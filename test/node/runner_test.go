@@ -6,6 +6,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -130,10 +131,23 @@ func firstPod(ctx context.Context, pool *corralv1.RunnerPool) corev1.Pod {
 	var first corev1.Pod
 	Eventually(func(g Gomega) {
 		pods := runnerPods(ctx, g, pool)
-		g.Expect(pods).NotTo(BeEmpty())
+		g.Expect(pods).NotTo(BeEmpty(), "no runner pod yet; the pool's conditions: %s", poolConditions(ctx, pool))
 		first = pods[0]
 	}).WithContext(ctx).Should(Succeed())
 	return first
+}
+
+// poolConditions are the pool's current conditions, one per line, for failure messages.
+func poolConditions(ctx context.Context, pool *corralv1.RunnerPool) string {
+	var p corralv1.RunnerPool
+	if err := env.k8s.Get(ctx, client.ObjectKeyFromObject(pool), &p); err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, c := range p.Status.Conditions {
+		out = append(out, fmt.Sprintf("%s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message))
+	}
+	return strings.Join(out, "\n")
 }
 
 func running(pods []corev1.Pod) []corev1.Pod {
