@@ -85,7 +85,7 @@ find /var/log/containers -maxdepth 1 -lname "$D/*" -delete 2>/dev/null
 for p in $HOST_PATHS_DEEPEST_FIRST; do
   [ -e "$p" ] || continue
   grep -qxF "$p" "$D/preexisting" 2>/dev/null && continue
-  if [ -S "$p" ]; then rm -f "$p"; else rmdir "$p" 2>/dev/null; fi
+  if [ -d "$p" ]; then rmdir "$p" 2>/dev/null; else rm -f "$p"; fi # sockets, the device manager's checkpoint
   [ -e "$p" ] && echo "$p is not empty: left" || echo "removed $p"
 done
 if [ -f "$D/tun-mode" ]; then
