@@ -28,7 +28,7 @@ func testPools() map[string]*corralv1.RunnerPool {
 		"podman-selinux": {gen.WithSELinuxType("container_engine_t")},
 		"podman-isolated-tun-plugin": {gen.WithTunDevice(corralv1.TunDevicePlugin),
 			gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile)},
-		"none":           {gen.WithContainers(corralv1.ContainersNone)},
+		"none": {gen.WithContainers(corralv1.ContainersNone)},
 		"none-localhost": {gen.WithContainers(corralv1.ContainersNone), gen.WithSeccomp(corralv1.SeccompLocalhost, "x.json"),
 			gen.WithAppArmor(corralv1.AppArmorLocalhost, "x")},
 	}

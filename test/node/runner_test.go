@@ -4,9 +4,9 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
-	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
