@@ -1,7 +1,6 @@
 package githubtest
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -146,33 +145,6 @@ func (st *scopeState) hasGroup(id int64, sc Scope) bool {
 		}
 	}
 	return false
-}
-
-// jitPayload is what the fake's encoded JIT configuration carries: like GitHub's, a base64
-// JSON document of runner settings and credentials, opaque to the client.
-type jitPayload struct {
-	RunnerID    int64  `json:"runner_id"`
-	Name        string `json:"name"`
-	Credentials string `json:".credentials"`
-}
-
-func encodeJITConfig(r *runner) string {
-	b, _ := json.Marshal(jitPayload{RunnerID: r.ID, Name: r.Name, Credentials: randomString(48)})
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-// DecodeJITConfig returns the runner ID and name an encoded JIT configuration from this fake
-// registers, e.g. for a simulated runner that reads ACTIONS_RUNNER_INPUT_JITCONFIG.
-func DecodeJITConfig(encoded string) (runnerID int64, name string, err error) {
-	raw, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return 0, "", fmt.Errorf("decoding JIT config: not base64")
-	}
-	var p jitPayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return 0, "", fmt.Errorf("decoding JIT config: not a fake JIT document")
-	}
-	return p.RunnerID, p.Name, nil
 }
 
 // handleListRunners is GET .../actions/runners, with the name filter and pagination.
