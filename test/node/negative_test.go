@@ -4,7 +4,6 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
+	"github.com/corral-run/corral/internal/github/githubtest"
 	"github.com/corral-run/corral/internal/runner"
 	"github.com/corral-run/corral/test/gen"
 )
@@ -83,8 +83,8 @@ func builtPod(ctx context.Context, ns, name string, then func(*corralv1.RunnerPo
 	pod := runner.BuildPod(pool, name, runner.JITSecretName(name))
 	pod.OwnerReferences, pod.Finalizers = nil, nil
 	delete(pod.Labels, corralv1.LabelPool)
-	// A JIT document in the fake GitHub's format, so the stand-in runner accepts it.
-	jit := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, `{"runner_id":1,"name":%q}`, name))
+	// A JIT configuration in GitHub's shape, so the stand-in runner accepts it.
+	jit := githubtest.EncodeJITConfig(githubtest.Org("corral-node"), 1, name)
 	secret := runner.BuildJITSecret(pool, pod, jit)
 	secret.OwnerReferences = nil
 	Expect(env.k8s.Create(ctx, secret)).To(Succeed())

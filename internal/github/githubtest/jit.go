@@ -37,6 +37,12 @@ type jitCredentials struct {
 	Data   map[string]string `json:"Data"`
 }
 
+// EncodeJITConfig is the JIT configuration the fake would hand out for runner id, named name,
+// in scope: for a runner pod made by hand, which no pool asked the fake to register.
+func EncodeJITConfig(scope Scope, id int64, name string) string {
+	return encodeJITConfig(&runner{Runner{ID: id, Name: name, Scope: scope, Ephemeral: true}})
+}
+
 func encodeJITConfig(r *runner) string {
 	work := r.WorkDir
 	if work == "" {
