@@ -21,6 +21,7 @@ func CacheByObject(operatorNamespace string) map[client.Object]cache.ByObject {
 	out := map[client.Object]cache.ByObject{
 		&corev1.Pod{}:                 {Label: managed, Transform: slimPod},
 		&networkingv1.NetworkPolicy{}: {Label: managed},
+		&corev1.Node{}:                {Transform: slimNode},
 	}
 	if operatorNamespace != "" { // "" would mean every namespace
 		out[secretMetadata()] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}}
@@ -50,6 +51,20 @@ func slimPod(obj any) (any, error) {
 	for _, cs := range pod.Status.ContainerStatuses {
 		slim.Status.ContainerStatuses = append(slim.Status.ContainerStatuses, corev1.ContainerStatus{Name: cs.Name, State: cs.State})
 	}
+	return slim, nil
+}
+
+// slimNode is how a Node is cached: its name and addresses, which the Internet egress mode
+// excepts (netpol.NodeExceptions); nothing else of a node is read, and its status (images,
+// conditions) is most of its size.
+func slimNode(obj any) (any, error) {
+	node, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	slim := &corev1.Node{TypeMeta: node.TypeMeta}
+	slim.Name, slim.UID, slim.ResourceVersion = node.Name, node.UID, node.ResourceVersion
+	slim.Status.Addresses = node.Status.Addresses
 	return slim, nil
 }
 

@@ -153,6 +153,7 @@ type RunnerPoolReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=list;watch
 // +kubebuilder:rbac:groups="",namespace=corral-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",namespace=corral-system,resources=configmaps,verbs=get
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update
@@ -284,8 +285,9 @@ func (r *RunnerPoolReconciler) ensureFinalizer(ctx context.Context, pool *corral
 }
 
 // SetupWithManager registers the reconciler: it watches pools, their runner pods and
-// NetworkPolicies, RunnerClasses and Namespaces (their labels decide which classes serve
-// them), and the metadata of the operator namespace's Secrets (a class's credentials).
+// NetworkPolicies, RunnerClasses, Namespaces (their labels decide which classes serve
+// them), Nodes (their public addresses are excepted from Internet egress), and the metadata
+// of the operator namespace's Secrets (a class's credentials).
 func (r *RunnerPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options = r.Options.withDefaults()
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corralv1.RunnerPool{}, classIndex, indexClass); err != nil {
@@ -296,6 +298,7 @@ func (r *RunnerPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Pod{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corralv1.RunnerClass{}, r.classHandler()).
+		Watches(&corev1.Node{}, r.nodeHandler(), builder.WithPredicates(nodeExceptionsChanged())).
 		WatchesMetadata(namespaceMetadata(), r.namespaceHandler(), builder.WithPredicates(predicate.LabelChangedPredicate{}))
 	if r.OperatorNamespace != "" { // the cache holds the Secrets of that namespace only (CacheByObject)
 		b = b.WatchesMetadata(secretMetadata(), r.secretHandler())

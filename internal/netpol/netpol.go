@@ -9,6 +9,7 @@ package netpol
 
 import (
 	"maps"
+	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -50,8 +51,9 @@ func Names(poolName string) []string {
 
 // Build returns the pool's NetworkPolicies, in the order of Names. Each is labelled with
 // the pool, component network-policy and managed-by, controlled by the pool, and selects
-// the pool's runner pods by their pool and component labels.
-func Build(pool *corralv1.RunnerPool) []*networkingv1.NetworkPolicy {
+// the pool's runner pods by their pool and component labels. nodes are the cluster's node
+// addresses: the Internet mode excepts the public ones too (NodeExceptions).
+func Build(pool *corralv1.RunnerPool, nodes ...netip.Addr) []*networkingv1.NetworkPolicy {
 	names := Names(pool.Name)
 	deny := newPolicy(pool, names[0], networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress)
 
@@ -59,7 +61,7 @@ func Build(pool *corralv1.RunnerPool) []*networkingv1.NetworkPolicy {
 	dns.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{dnsRule(pool.Spec.Network.DNS)}
 
 	egress := newPolicy(pool, names[2], networkingv1.PolicyTypeEgress)
-	egress.Spec.Egress = append(modeRules(pool.Spec.Network.Egress), allowRules(pool.Spec.Network.Allow)...)
+	egress.Spec.Egress = append(modeRules(pool.Spec.Network.Egress, nodes), allowRules(pool.Spec.Network.Allow)...)
 
 	return []*networkingv1.NetworkPolicy{deny, dns, egress}
 }
@@ -135,18 +137,19 @@ func dnsRule(dns corralv1.DNSSpec) networkingv1.NetworkPolicyEgressRule {
 }
 
 // modeRules are the egress rules of an egress mode: Internet allows every public address
-// on every port, None nothing, Unrestricted everything (an empty rule matches all
-// destinations; without it the deny-all policy would still isolate the pods).
-func modeRules(mode corralv1.EgressMode) []networkingv1.NetworkPolicyEgressRule {
+// on every port but the nodes', None nothing, Unrestricted everything (an empty rule
+// matches all destinations; without it the deny-all policy would still isolate the pods).
+func modeRules(mode corralv1.EgressMode, nodes []netip.Addr) []networkingv1.NetworkPolicyEgressRule {
 	switch mode {
 	case corralv1.EgressNone:
 		return nil
 	case corralv1.EgressUnrestricted:
 		return []networkingv1.NetworkPolicyEgressRule{{}}
 	default:
+		v4, v6 := NodeExceptions(nodes)
 		return []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{
-			{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: NonPublicIPv4()}},
-			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: NonPublicIPv6()}},
+			{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: append(NonPublicIPv4(), v4...)}},
+			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: append(NonPublicIPv6(), v6...)}},
 		}}}
 	}
 }

@@ -72,13 +72,13 @@ func TestBuildSameNamesEveryMode(t *testing.T) {
 }
 
 func TestModeRules(t *testing.T) {
-	if r := modeRules(corralv1.EgressNone); len(r) != 0 {
+	if r := modeRules(corralv1.EgressNone, nil); len(r) != 0 {
 		t.Errorf("None mode rules = %v, want none", r)
 	}
-	if r := modeRules(corralv1.EgressUnrestricted); len(r) != 1 || len(r[0].To) != 0 || len(r[0].Ports) != 0 {
+	if r := modeRules(corralv1.EgressUnrestricted, nil); len(r) != 1 || len(r[0].To) != 0 || len(r[0].Ports) != 0 {
 		t.Errorf("Unrestricted mode rules = %v, want one empty (allow-all) rule", r)
 	}
-	r := modeRules(corralv1.EgressInternet)
+	r := modeRules(corralv1.EgressInternet, nil)
 	if len(r) != 1 || len(r[0].To) != 2 || len(r[0].Ports) != 0 {
 		t.Fatalf("Internet mode rules = %v, want one rule with an IPv4 and an IPv6 block on all ports", r)
 	}
@@ -89,7 +89,7 @@ func TestModeRules(t *testing.T) {
 		t.Errorf("IPv6 block = %+v", b)
 	}
 	// An unset mode (an object the API server did not default) is Internet, never open.
-	if !cmp.Equal(modeRules(""), r) {
+	if !cmp.Equal(modeRules("", nil), r) {
 		t.Error("an unset egress mode must mean Internet")
 	}
 }

@@ -249,6 +249,7 @@ func commonDenied() []probe {
 		{"SRv6 segment identifier", ip("5f00:1::1"), 443, tcp, false},
 		{"cluster pod without an allow rule", otherSysPod, 443, tcp, false},
 		{"DNS label outside the DNS namespace", fakeDNSPod, 53, udp, false},
+		{"another kube-system pod on the DNS port", otherSysPod, 53, udp, false},
 		{"cluster DNS on another port", dnsPod, 80, tcp, false},
 		{"cluster DNS on 5353", dnsPod, 5353, udp, false},
 	}
@@ -349,10 +350,18 @@ func TestProbes(t *testing.T) {
 				if got := egressAllowed(t, policies, runnerPod(), p.to, p.port, p.proto); got != p.allowed {
 					t.Errorf("%s: %s:%d/%s allowed = %t, want %t", p.name, p.to.ip, p.port, p.proto, got, p.allowed)
 				}
+				if got, why := engineAllows(t, policies, runnerPod(), p.to, p.port, p.proto); got != p.allowed {
+					t.Errorf("%s: cyclonus says %s:%d/%s allowed = %t, want %t:\n%s", p.name, p.to.ip, p.port, p.proto, got, p.allowed, why)
+				}
 			}
 			for _, port := range []int32{22, 80, 443, 8080} {
 				if ingressAllowed(t, policies, runnerPod(), port, tcp) {
 					t.Errorf("ingress to a runner pod on %d is allowed, want none", port)
+				}
+				for _, from := range []endpoint{otherSysPod, ghesInPool, ip("1.1.1.1"), ip("10.0.0.1")} {
+					if got, why := engineAllows(t, policies, from, runnerPod(), port, tcp); got {
+						t.Errorf("cyclonus says %s may connect to a runner pod on %d:\n%s", from.ip, port, why)
+					}
 				}
 			}
 			// Other pods of the namespace are not this pool's business.

@@ -109,7 +109,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* corral.clusterScopedResources are the cluster-scoped resources among the controller's rules: with watchNamespaces a ClusterRole grants them, and Roles the rest (test/install checks that every generated resource is on one side). */}}
 {{- define "corral.clusterScopedResources" -}}
-{{- toYaml (list "namespaces" "runnerclasses" "runnerclasses/status") -}}
+{{- toYaml (list "namespaces" "nodes" "runnerclasses" "runnerclasses/status") -}}
 {{- end -}}
 
 {{/* corral.splitManagerRules are the controller's rules narrowed to the cluster-scoped resources (.cluster true) or to the namespaced ones (.cluster false). */}}
