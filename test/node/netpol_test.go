@@ -200,4 +200,3 @@ func nodeAddresses(ctx context.Context) []string {
 	Expect(len(out)).To(BeNumerically(">", 1), "the host has an address besides the pod bridge's: %v", out)
 	return out
 }
-
