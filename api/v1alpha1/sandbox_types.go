@@ -91,7 +91,7 @@ const DefaultAppArmorLocalhostProfile = "corral-podman"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.appArmorProfile) || self.appArmorProfile.type != 'Unconfined'",message="containers None relaxes nothing: appArmorProfile must not be Unconfined"
 // +kubebuilder:validation:XValidation:rule="!has(self.containers) || self.containers != 'None' || !has(self.networking)",message="networking applies to containers Podman only"
 // +kubebuilder:validation:XValidation:rule="!has(self.tunDevice) || ((!has(self.containers) || self.containers == 'Podman') && (!has(self.networking) || self.networking == 'Isolated'))",message="tunDevice applies to containers Podman with networking Isolated only"
-// +kubebuilder:validation:XValidation:rule="!has(self.userNamespace) || !self.userNamespace || (has(self.containers) && self.containers == 'None') || (has(self.networking) && self.networking == 'Host') || (has(self.tunDevice) && self.tunDevice == 'DevicePlugin')",message="userNamespace with Isolated networking needs tunDevice DevicePlugin (or networking Host, or containers None): the runtime cannot idmap-mount the /dev/net/tun hostPath into a pod user namespace (docs/sandbox.md)"
+// +kubebuilder:validation:XValidation:rule="!has(self.userNamespace) || !self.userNamespace || (has(self.containers) && self.containers == 'None') || (has(self.networking) && self.networking == 'Host') || !has(self.tunDevice) || self.tunDevice == 'DevicePlugin'",message="userNamespace with Isolated networking needs tunDevice DevicePlugin (the default; or networking Host, or containers None): the runtime cannot idmap-mount the /dev/net/tun hostPath into a pod user namespace (docs/sandbox.md)"
 // +kubebuilder:validation:XValidation:rule="!has(self.seLinuxOptions) || (!has(self.seLinuxOptions.user) && !has(self.seLinuxOptions.role) && !has(self.seLinuxOptions.level))",message="seLinuxOptions may set only type: user, role and level would step outside the container's SELinux confinement"
 type SandboxSpec struct {
 	// containers says whether jobs may run containers: Podman (rootless podman/buildah) or
@@ -107,9 +107,10 @@ type SandboxSpec struct {
 	Networking NestedNetworking `json:"networking,omitempty"`
 
 	// tunDevice is how the runner gets /dev/net/tun with Podman and Isolated networking:
-	// HostPath (default; a CharDevice hostPath, Pod Security privileged) or DevicePlugin (the
-	// extended resource corral.run/tun from Corral's device plugin, which must run on the
-	// pool's nodes; no hostPath).
+	// DevicePlugin (default; the extended resource corral.run/tun from Corral's device plugin,
+	// which must run on the pool's nodes: no hostPath, Pod Security baseline) or HostPath (a
+	// CharDevice hostPath, as the seed runs it: works without the plugin, Pod Security
+	// privileged).
 	// +optional
 	TunDevice TunDevice `json:"tunDevice,omitempty"`
 

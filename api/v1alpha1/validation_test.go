@@ -182,10 +182,9 @@ var invalidPools = map[string]invalid{
 		gen.WithContainers(corralv1.ContainersNone)(p)
 		gen.WithNetworking(corralv1.NestedNetworkingHost)(p)
 	}, "networking applies to containers Podman only"},
-	"user namespace with isolated networking": {gen.WithUserNamespace(true),
-		"userNamespace with Isolated networking needs tunDevice DevicePlugin"},
-	"user namespace with explicit isolated networking": {func(p *corralv1.RunnerPool) {
+	"user namespace with explicit isolated networking and the tun hostPath": {func(p *corralv1.RunnerPool) {
 		gen.WithNetworking(corralv1.NestedNetworkingIsolated)(p)
+		gen.WithTunDevice(corralv1.TunHostPath)(p)
 		gen.WithUserNamespace(true)(p)
 	}, "userNamespace with Isolated networking needs tunDevice DevicePlugin"},
 	"user namespace with the tun hostPath": {func(p *corralv1.RunnerPool) {
@@ -260,6 +259,11 @@ var validPools = map[string]gen.PoolModifier{
 	"paused":         func(p *corralv1.RunnerPool) { p.Spec.MinIdle, p.Spec.MaxRunners = 0, 0 },
 	"max at cap":     gen.WithMaxRunners(1000),
 	"labels":         gen.WithLabels("linux", "ARM64", "podman", "gpu.large", "team/a"),
+	"user namespace with isolated networking (the tun device plugin by default)": gen.WithUserNamespace(true),
+	"user namespace with explicit isolated networking": func(p *corralv1.RunnerPool) {
+		gen.WithNetworking(corralv1.NestedNetworkingIsolated)(p)
+		gen.WithUserNamespace(true)(p)
+	},
 	"user namespace with host networking": func(p *corralv1.RunnerPool) {
 		gen.WithNetworking(corralv1.NestedNetworkingHost)(p)
 		gen.WithUserNamespace(true)(p)

@@ -3,6 +3,7 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -12,6 +13,7 @@ import (
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/forge"
+	"github.com/corral-run/corral/internal/runner"
 )
 
 // failureBackoff is the wait after n consecutive runner failures: 10 s doubling, at most
@@ -253,12 +255,17 @@ func stuckReason(pod *corev1.Pod) string {
 	return corralv1.ReasonRunnerFailures
 }
 
-// stuckMessage says that a runner stayed pending.
+// stuckMessage says that a runner stayed pending, and when the scheduler found no node
+// offering the tun device plugin's resource, what to do about it.
 func stuckMessage(rp *runnerPod, opts Options) string {
 	msg := fmt.Sprintf("runner %s was still pending after %s", rp.name(), opts.PendingTimeout)
 	for _, c := range rp.pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message != "" {
 			msg += ": " + firstLine(c.Message)
+			if strings.Contains(c.Message, "Insufficient "+string(runner.TunResource)) {
+				msg += fmt.Sprintf(" (no node has a free %s: run Corral's tun device plugin on the pool's nodes, the chart's tunDevicePlugin.enabled, "+
+					"or set sandbox.tunDevice: HostPath; docs/sandbox.md)", runner.TunResource)
+			}
 		}
 	}
 	return msg

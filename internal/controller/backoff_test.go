@@ -157,3 +157,23 @@ func sameTime(got *metav1.Time, want *time.Time) bool {
 	}
 	return got.Time.Equal(*want)
 }
+
+// TestStuckMessageNamesTheTunPlugin: a runner no node can take for want of corral.run/tun
+// says what to install (or set), any other unschedulable runner just what the scheduler said.
+func TestStuckMessageNamesTheTunPlugin(t *testing.T) {
+	pool := testPool()
+	for _, tc := range []struct {
+		scheduler, want, not string
+	}{
+		{"0/3 nodes are available: 3 Insufficient corral.run/tun. preemption: 0/3 nodes are available", "tunDevicePlugin.enabled", ""},
+		{"0/3 nodes are available: 3 Insufficient cpu.", "3 Insufficient cpu", "tunDevicePlugin"},
+	} {
+		pod := runnerFixture(pool, "aaaaa", 7, unschedulable)
+		pod.Status.Conditions[0].Message = tc.scheduler
+		rp := &runnerPod{pod: &pod}
+		msg := stuckMessage(rp, Options{PendingTimeout: 10 * time.Minute})
+		if !strings.Contains(msg, tc.want) || (tc.not != "" && strings.Contains(msg, tc.not)) {
+			t.Errorf("scheduler said %q: message %q, want it to contain %q and not %q", tc.scheduler, msg, tc.want, tc.not)
+		}
+	}
+}

@@ -177,9 +177,9 @@ var _ = Describe("Tenancy: what a tenant can write and what it gets", func() {
 		Entry("more runners than the class allows", nil,
 			[]gen.ClassModifier{func(c *corralv1.RunnerClass) { c.Spec.Limits.MaxRunnersPerPool = ptr.To[int32](3) }},
 			func(tenancy) []gen.PoolModifier { return []gen.PoolModifier{gen.WithMaxRunners(4)} }, corralv1.ReasonClassViolation, "runners per pool"),
-		Entry("seccomp Unconfined (Isolated networking's default)", nil, nil,
+		Entry("seccomp Unconfined (the default of Isolated networking with the tun hostPath)", nil, nil,
 			func(tenancy) []gen.PoolModifier {
-				return []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated)}
+				return []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath)}
 			}, corralv1.ReasonClassViolation, "seccomp Unconfined"),
 		Entry("a Localhost seccomp profile the class does not list", nil, nil,
 			func(tenancy) []gen.PoolModifier {

@@ -21,6 +21,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func goldenPools() map[string]*corralv1.RunnerPool {
 	return map[string]*corralv1.RunnerPool{
 		"podman-isolated": gen.RunnerPool("builders", gen.WithNamespace("ci"), gen.WithLabels("linux", "podman")),
+		"podman-isolated-hostpath": gen.RunnerPool("builders", gen.WithNamespace("ci"), gen.WithLabels("linux", "podman"),
+			gen.WithTunDevice(corralv1.TunHostPath)),
 		"podman-host": gen.RunnerPool("builders", gen.WithNamespace("ci"),
 			gen.WithNetworking(corralv1.NestedNetworkingHost),
 			gen.WithAppArmor(corralv1.AppArmorLocalhost, corralv1.DefaultAppArmorLocalhostProfile)),

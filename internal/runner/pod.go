@@ -180,14 +180,14 @@ func needsTun(pool *corralv1.RunnerPool) bool {
 	return podmanEnabled(pool) && nestedNetworking(pool) == corralv1.NestedNetworkingIsolated
 }
 
-// tunDevice is how the runner gets /dev/net/tun, with its default (HostPath); "" when it
-// gets none.
+// tunDevice is how the runner gets /dev/net/tun, with its default (DevicePlugin: no
+// hostPath, so the pod grades Pod Security baseline); "" when it gets none.
 func tunDevice(pool *corralv1.RunnerPool) corralv1.TunDevice {
 	switch {
 	case !needsTun(pool):
 		return ""
 	case pool.Spec.Sandbox.TunDevice == "":
-		return corralv1.TunHostPath
+		return corralv1.TunDevicePlugin
 	default:
 		return pool.Spec.Sandbox.TunDevice
 	}

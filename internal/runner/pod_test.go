@@ -129,8 +129,16 @@ func TestBuildPodModes(t *testing.T) {
 		volumes      []string
 		command      []string
 	}{{
-		name:       "podman isolated (defaults)",
+		name:       "podman isolated (defaults: the tun device plugin, baseline profiles)",
 		pool:       gen.RunnerPool("p"),
+		seccomp:    corralSeccomp,
+		caps:       []corev1.Capability{"SETUID", "SETGID"},
+		escalation: true,
+		volumes:    []string{VolumeHome, VolumeTmp, VolumeRun},
+		command:    []string{"/bin/sh", "-c", RunnerScript()},
+	}, {
+		name:       "podman isolated with the tun hostPath (the seed's shape)",
+		pool:       gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath)),
 		seccomp:    unconfinedSeccomp,
 		appArmor:   unconfinedAA,
 		caps:       []corev1.Capability{"SETUID", "SETGID"},
@@ -157,8 +165,8 @@ func TestBuildPodModes(t *testing.T) {
 		volumes:    []string{VolumeHome, VolumeTmp, VolumeRun},
 		command:    []string{"/bin/sh", "-c", RunnerScript()},
 	}, {
-		name: "podman isolated with Localhost seccomp and RuntimeDefault AppArmor",
-		pool: gen.RunnerPool("p", gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile),
+		name: "podman isolated, tun hostPath, with Localhost seccomp and RuntimeDefault AppArmor",
+		pool: gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath), gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile),
 			gen.WithAppArmor(corralv1.AppArmorRuntimeDefault, "")),
 		seccomp:    corralSeccomp,
 		caps:       []corev1.Capability{"SETUID", "SETGID"},
@@ -230,7 +238,7 @@ func TestBuildPodModes(t *testing.T) {
 }
 
 func TestBuildPodVolumes(t *testing.T) {
-	pod := buildTestPod(gen.RunnerPool("p", gen.WithWorkVolume("30Gi", corev1.StorageMediumMemory), gen.WithCABundle("corp-ca", "")))
+	pod := buildTestPod(gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath), gen.WithWorkVolume("30Gi", corev1.StorageMediumMemory), gen.WithCABundle("corp-ca", "")))
 	byName := map[string]corev1.Volume{}
 	for _, v := range pod.Spec.Volumes {
 		byName[v.Name] = v
@@ -287,11 +295,12 @@ func TestBuildPodTunDevice(t *testing.T) {
 		wantTun    bool // the runner requests one corral.run/tun
 		wantVolume bool // the pod mounts the hostPath
 	}{
-		{"HostPath (the default)", gen.RunnerPool("p"), false, true},
-		{"HostPath set", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath)), false, true},
-		{"DevicePlugin", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin)), true, false},
+		{"DevicePlugin (the default)", gen.RunnerPool("p"), true, false},
+		{"HostPath", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath)), false, true},
+		{"DevicePlugin set", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin)), true, false},
 		{"DevicePlugin with a smuggled quantity", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin), smuggled), true, false},
-		{"HostPath with a smuggled quantity", gen.RunnerPool("p", smuggled), false, true},
+		{"the default with a smuggled quantity", gen.RunnerPool("p", smuggled), true, false},
+		{"HostPath with a smuggled quantity", gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath), smuggled), false, true},
 		{"None with a smuggled quantity", gen.RunnerPool("p", gen.WithContainers(corralv1.ContainersNone), smuggled), false, false},
 		{"Host networking ignores the plugin", gen.RunnerPool("p", gen.WithNetworking(corralv1.NestedNetworkingHost), gen.WithTunDevice(corralv1.TunDevicePlugin)), false, false},
 	}

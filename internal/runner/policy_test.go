@@ -63,11 +63,13 @@ func TestBuiltPodsPassTheChain(t *testing.T) {
 // TestChecksCatchViolations breaks one rule at a time in a built pod and expects exactly the
 // matching violations.
 func TestChecksCatchViolations(t *testing.T) {
-	podman := gen.RunnerPool("p")
+	// podman is the seed's shape, with the tun hostPath, so the hostPath rules have a volume
+	// to break; plugin is the default.
+	podman := gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath))
 	host := gen.RunnerPool("p", gen.WithNetworking(corralv1.NestedNetworkingHost))
 	none := gen.RunnerPool("p", gen.WithContainers(corralv1.ContainersNone))
 	userns := gen.RunnerPool("p", gen.WithUserNamespace(true))
-	plugin := gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunDevicePlugin))
+	plugin := gen.RunnerPool("p")
 	init := func(p *corev1.Pod) *corev1.Container { return &p.Spec.InitContainers[0] }
 	run := func(p *corev1.Pod) *corev1.Container { return &p.Spec.Containers[0] }
 

@@ -76,13 +76,18 @@ func TestPodSecurityGrades(t *testing.T) {
 		want:    psaapi.LevelBaseline,
 		failing: []string{"allowPrivilegeEscalation != false", "unrestricted capabilities"},
 	}, {
-		name:    "Podman Isolated (defaults) is privileged",
+		name:    "Podman Isolated (defaults) is baseline",
 		pool:    gen.RunnerPool("p"),
+		want:    psaapi.LevelBaseline,
+		failing: []string{"allowPrivilegeEscalation != false", "unrestricted capabilities"},
+	}, {
+		name:    "Podman Isolated with the tun hostPath (the seed's shape) is privileged",
+		pool:    gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath)),
 		want:    psaapi.LevelPrivileged,
 		failing: []string{"forbidden AppArmor profile", "hostPath volumes", "seccompProfile"},
 	}, {
-		name: "Podman Isolated with Localhost profiles is privileged for the hostPath alone",
-		pool: gen.RunnerPool("p", gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile),
+		name: "Podman Isolated with the tun hostPath and Localhost profiles is privileged for the hostPath alone",
+		pool: gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath), gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile),
 			gen.WithAppArmor(corralv1.AppArmorLocalhost, corralv1.DefaultAppArmorLocalhostProfile)),
 		want:    psaapi.LevelPrivileged,
 		failing: []string{"hostPath volumes"},

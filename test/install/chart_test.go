@@ -54,10 +54,10 @@ func TestChartObjects(t *testing.T) {
 			"ClusterRole/corral-manager", "ClusterRoleBinding/corral-manager", "Role/corral-manager", "RoleBinding/corral-manager",
 			"Role/corral-leader-election", "RoleBinding/corral-leader-election", "Service/corral-metrics",
 			"ValidatingAdmissionPolicy/corral-runnerclass", "ValidatingAdmissionPolicyBinding/corral-runnerclass",
-			"ClusterRole/corral-runnerpool-editor", "ClusterRole/corral-runnerpool-viewer", "ClusterRole/corral-runnerclass-viewer"},
+			"ClusterRole/corral-runnerpool-editor", "ClusterRole/corral-runnerpool-viewer", "ClusterRole/corral-runnerclass-viewer",
+			"DaemonSet/corral-seccomp-installer", "ConfigMap/corral-seccomp-profiles", "DaemonSet/corral-tun-device-plugin"},
 		absent: append([]string{"PodDisruptionBudget/corral", "Ingress/corral-webhook",
-			"ServiceMonitor/corral", "PriorityClass/corral-runner", "DaemonSet/corral-seccomp-installer",
-			"DaemonSet/corral-tun-device-plugin"}, webhookObjects()...),
+			"ServiceMonitor/corral", "PriorityClass/corral-runner"}, webhookObjects()...),
 	}, {
 		name:   "everything",
 		values: valuesEverything,
@@ -338,8 +338,8 @@ func TestChartSeccompInstaller(t *testing.T) {
 			t.Errorf("installer container %s has no memory limit", c.Name)
 		}
 	}
-	if renderChart(t, "").get("DaemonSet", "corral-seccomp-installer") != nil {
-		t.Error("the installer is rendered by default")
+	if renderChart(t, "seccompProfile:\n  install: false\n").get("DaemonSet", "corral-seccomp-installer") != nil {
+		t.Error("the installer is rendered with seccompProfile.install false")
 	}
 }
 
@@ -397,8 +397,48 @@ func TestChartTunDevicePlugin(t *testing.T) {
 	if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
 		t.Error("plugin container has no memory limit")
 	}
-	if renderChart(t, "").get("DaemonSet", "corral-tun-device-plugin") != nil {
-		t.Error("the plugin is rendered by default")
+	if renderChart(t, "tunDevicePlugin:\n  enabled: false\n").get("DaemonSet", "corral-tun-device-plugin") != nil {
+		t.Error("the plugin is rendered with tunDevicePlugin.enabled false")
+	}
+}
+
+// TestChartNodeAgentNamespace: the node agents (and the installer's ConfigMap) go to
+// nodeAgentNamespace when it is set, the release namespace otherwise; nothing else moves.
+func TestChartNodeAgentNamespace(t *testing.T) {
+	requireInstallTests(t)
+	agents := []string{"DaemonSet/corral-tun-device-plugin", "DaemonSet/corral-seccomp-installer", "ConfigMap/corral-seccomp-profiles"}
+	for _, tc := range []struct{ values, want string }{
+		{"", releaseNamespace},
+		{"nodeAgentNamespace: corral-node\n", "corral-node"},
+	} {
+		for _, obj := range renderChart(t, tc.values) {
+			name := obj.GetKind() + "/" + obj.GetName()
+			isAgent := slices.Contains(agents, name)
+			switch ns := obj.GetNamespace(); {
+			case isAgent && ns != tc.want:
+				t.Errorf("values %q: %s in namespace %q, want %q", tc.values, name, ns, tc.want)
+			case !isAgent && ns != "" && ns != releaseNamespace:
+				t.Errorf("values %q: %s moved to namespace %q", tc.values, name, ns)
+			}
+		}
+	}
+	if _, err := helmTemplate(t, "nodeAgentNamespace: Not_A_Namespace\n"); err == nil {
+		t.Error("the schema accepts an invalid nodeAgentNamespace")
+	}
+}
+
+// TestConfigTunDevicePluginMatchesChart: config/tun-device-plugin/daemonset.yaml runs the
+// chart's default plugin, pod for pod.
+func TestConfigTunDevicePluginMatchesChart(t *testing.T) {
+	requireInstallTests(t)
+	config := decodeObjects(t, readRepoFile(t, "config/tun-device-plugin/daemonset.yaml"))
+	want := decode[appsv1.DaemonSet](t, renderChart(t, "").mustGet(t, "DaemonSet", "corral-tun-device-plugin")).Spec.Template.Spec
+	got := decode[appsv1.DaemonSet](t, config.mustGet(t, "DaemonSet", "corral-tun-device-plugin"))
+	if diff := cmp.Diff(want, got.Spec.Template.Spec); diff != "" {
+		t.Errorf("plugin pod differs (-chart +config/tun-device-plugin):\n%s", diff)
+	}
+	if got.Namespace != releaseNamespace {
+		t.Errorf("config/tun-device-plugin runs in %q, want %q as config/seccomp/installer.yaml", got.Namespace, releaseNamespace)
 	}
 }
 

@@ -15,7 +15,9 @@ import (
 // as the chart with default values: the same objects by kind, namespace and name, the same
 // pod spec (image tag aside), RBAC rules, Services, CRDs and admission policy.
 func TestKustomizeMatchesChart(t *testing.T) {
-	chart := renderChart(t, "")
+	// The node agents are not part of config/default (its namespace enforces restricted):
+	// config/seccomp and config/tun-device-plugin hold them, checked on their own.
+	chart := renderChart(t, valuesNoNodeAgents)
 	kust := renderKustomize(t, "config/default")
 
 	chartNames := withoutKinds(chart.names(), "Namespace")
@@ -87,6 +89,15 @@ func TestKustomizeNamespaceRestricted(t *testing.T) {
 }
 
 // withoutKinds drops "Kind/..." entries of the given kinds.
+// valuesNoNodeAgents turn the node agents off: kustomize's config/default has none (its
+// namespace enforces restricted); config/seccomp and config/tun-device-plugin hold them.
+const valuesNoNodeAgents = `
+seccompProfile:
+  install: false
+tunDevicePlugin:
+  enabled: false
+`
+
 func withoutKinds(names []string, kinds ...string) []string {
 	return slices.DeleteFunc(slices.Clone(names), func(n string) bool {
 		kind, _, _ := strings.Cut(n, "/")

@@ -42,7 +42,7 @@ func generatedRules(t *testing.T) []rbacv1.PolicyRule {
 // namespacedResources the others. A resource new to the markers must be added to one of
 // them: with watchNamespaces the chart grants the first in a ClusterRole, the rest in Roles.
 var (
-	clusterScopedResources = []string{"namespaces", "runnerclasses", "runnerclasses/status"}
+	clusterScopedResources = []string{"namespaces", "nodes", "runnerclasses", "runnerclasses/status"}
 	namespacedResources    = []string{"configmaps", "pods", "secrets", "events", "networkpolicies",
 		"runnerpools", "runnerpools/status", "runnerpools/finalizers", "tracingpoliciesnamespaced"}
 )

@@ -169,7 +169,7 @@ func TestWebhookRulesAreTheReceiversMarkers(t *testing.T) {
 // TestKustomizeWebhookMatchesChart: config/with-webhook renders the same receiver as the
 // chart with webhook.enabled and webhook.secretName corral-webhook.
 func TestKustomizeWebhookMatchesChart(t *testing.T) {
-	chart := renderChart(t, valuesWebhook)
+	chart := renderChart(t, valuesWebhook, valuesNoNodeAgents)
 	kust := renderKustomize(t, "config/with-webhook")
 	chartNames := withoutKinds(chart.names(), "Namespace")
 	kustNames := withoutKinds(kust.names(), "Namespace")

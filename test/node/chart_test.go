@@ -63,8 +63,12 @@ var _ = Describe("The Helm chart on a real node", Ordered, func() {
 		DeferCleanup(func(ctx SpecContext) { // only when a spec failed before uninstalling
 			_, _ = helm(ctx, "uninstall", chartRelease, "--namespace", chartNamespace, "--wait", "--ignore-not-found")
 		})
+		// The node agents are the suite's own (the same templates, started with the node: a
+		// second tun plugin would fight over the kubelet's registration, and the installer's
+		// default images are not reachable here).
 		out, err := helm(ctx, "install", chartRelease, "charts/corral", "--namespace", chartNamespace, "--create-namespace",
 			"--set", "image.repository="+imageRepository(), "--set", "image.tag="+imageTag(), "--set", "image.pullPolicy=Never",
+			"--set", "tunDevicePlugin.enabled=false", "--set", "seccompProfile.install=false",
 			"--wait", "--timeout", "3m")
 		Expect(err).NotTo(HaveOccurred(), "helm install:\n%s\n%s", out, controllerDiagnosis(ctx))
 		controllerPod = onlyControllerPod(ctx)

@@ -5,7 +5,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -35,12 +34,12 @@ var _ = Describe("The built runner pod with one setting flipped, on a real node"
 			c.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
 			return true
 		}, "podman run", "Operation not permitted"},
-		{"Isolated networking without /dev/net/tun", corralv1.NestedNetworkingIsolated, func(p *corev1.Pod) bool {
+		{"Isolated networking without /dev/net/tun (no corral.run/tun requested)", corralv1.NestedNetworkingIsolated, func(p *corev1.Pod) bool {
 			c := runnerContainer(p)
-			n := len(c.VolumeMounts)
-			c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == runner.VolumeTun })
-			p.Spec.Volumes = slices.DeleteFunc(p.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == runner.VolumeTun })
-			return len(c.VolumeMounts) < n
+			_, requested := c.Resources.Limits[runner.TunResource]
+			delete(c.Resources.Limits, runner.TunResource)
+			delete(c.Resources.Requests, runner.TunResource)
+			return requested
 		}, "podman run", "/dev/net/tun"},
 		{"Host networking without the /proc bind in containers.conf", corralv1.NestedNetworkingHost, func(p *corev1.Pod) bool {
 			init := &p.Spec.InitContainers[0]

@@ -103,11 +103,11 @@ var _ = Describe("Podman runners on a real node", func() {
 	}{
 		{"Host networking, Localhost seccomp corral/podman.json", []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingHost)},
 			[]string{"podman run", "buildah bud", "built image runs"}, ""},
-		{"Isolated networking (seccomp and AppArmor Unconfined, /dev/net/tun)", []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated)},
+		{"Isolated networking with the tun hostPath (the seed's shape: seccomp and AppArmor Unconfined)",
+			[]gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath)},
 			isolatedSteps, ""},
-		{"Isolated networking with the tun device plugin (defaults: seccomp Localhost, AppArmor runtime default), in a namespace enforcing Pod Security baseline",
-			[]gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunDevicePlugin)},
-			isolatedSteps, "baseline"},
+		{"Isolated networking with every default (the tun device plugin, seccomp Localhost, AppArmor runtime default), in a namespace enforcing Pod Security baseline",
+			nil, isolatedSteps, "baseline"},
 		{"Isolated networking with the tun device plugin in a user namespace (hostUsers: false), at Pod Security baseline",
 			[]gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunDevicePlugin),
 				gen.WithUserNamespace(true), withImage("CORRAL_NODE_USERNS_IMAGE")},
@@ -149,13 +149,14 @@ var _ = Describe("Isolated networking with the tun hostPath in a pod user namesp
 	It("is refused by the API, because the runtime cannot mount the /dev/net/tun hostPath into it", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "userns-isolated")
 		pool := env.fake.Pool(ns, "isolated", gen.WithContainers(corralv1.ContainersPodman),
-			gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithUserNamespace(true))
+			gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath), gen.WithUserNamespace(true))
 		err := env.k8s.Create(ctx, pool)
 		Expect(err).To(MatchError(ContainSubstring("userNamespace with Isolated networking needs tunDevice DevicePlugin")), "a tenant gets a clear refusal")
 
 		By("creating the pod Corral would build for it by hand: the runtime refuses it on this node")
 		pod := builtPod(ctx, ns, "userns-isolated", func(p *corralv1.RunnerPool) { p.Spec.Sandbox.UserNamespace = true },
-			gen.WithContainers(corralv1.ContainersPodman), gen.WithNetworking(corralv1.NestedNetworkingIsolated), withImage("CORRAL_NODE_USERNS_IMAGE"))
+			gen.WithContainers(corralv1.ContainersPodman), gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath),
+			withImage("CORRAL_NODE_USERNS_IMAGE"))
 		Expect(env.k8s.Create(ctx, pod)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(env.k8s.Delete(ctx, pod))).To(Succeed()) })
 		var why string

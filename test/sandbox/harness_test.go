@@ -195,6 +195,17 @@ func prepareVolumes(t *testing.T, pod *corev1.Pod, dir string) map[string]string
 	return vols
 }
 
+// pluginDevices are the devices the node's device plugins allocate: Corral's tun plugin's
+// /dev/net/tun (a stand-in node like the hostPath's).
+func pluginDevices(t *testing.T, dir string) map[corev1.ResourceName]Device {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "devices"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tun := deviceStandIn(t, runner.TunPath, filepath.Join(dir, "devices", "tun"))
+	return map[corev1.ResourceName]Device{runner.TunResource: {HostPath: tun, ContainerPath: runner.TunPath}}
+}
+
 // deviceStandIn makes a device node at p with the device numbers of the node's path,
 // mode 0666: what udev gives /dev/net/tun on usual nodes (this host's is 0600, which the
 // runner user could not open).

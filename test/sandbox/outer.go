@@ -21,10 +21,21 @@ type Node struct {
 	// Volumes maps each pod volume name to the host path bound in its place (a directory
 	// for an emptyDir, a device node for a hostPath device).
 	Volumes map[string]string
+	// Devices maps an extended resource a device plugin serves to the device node it gives a
+	// container that requests it: the host path of the node, and where the container sees it
+	// (corral.run/tun gives /dev/net/tun at /dev/net/tun, read-write, as internal/tunplugin's
+	// Allocate answers).
+	Devices map[corev1.ResourceName]Device
 	// Env adds variables to every container (e.g. the test's script).
 	Env map[string]string
 	// ExtraFlags are podman flags this host needs (runtime, cgroup manager, ulimits).
 	ExtraFlags []string
+}
+
+// Device is a device node a device plugin allocates: HostPath on the node, ContainerPath in
+// the container.
+type Device struct {
+	HostPath, ContainerPath string
 }
 
 // RuntimeDefaultCapabilities is the capability set containerd and CRI-O give a container
@@ -166,6 +177,11 @@ func RunArgs(pod *corev1.Pod, c *corev1.Container, node Node) ([]string, error) 
 		return nil, err
 	}
 	args = append(args, mounts...)
+	devices, err := deviceArgs(c, node)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, devices...)
 	env, err := envArgs(c, node)
 	if err != nil {
 		return nil, err
@@ -184,6 +200,28 @@ func RunArgs(pod *corev1.Pod, c *corev1.Container, node Node) ([]string, error) 
 	args = append(args, "--entrypoint=setpriv", node.Image, "--inh-caps=-all", "--ambient-caps=-all", "--")
 	args = append(args, c.Command...)
 	return append(args, c.Args...), nil
+}
+
+// deviceArgs give c the device node of each extended resource it asks for, as the kubelet
+// does with the devices a device plugin allocates. A resource no plugin of the harness
+// serves is an error: on a node the pod would not be scheduled.
+func deviceArgs(c *corev1.Container, node Node) ([]string, error) {
+	var names []corev1.ResourceName
+	for name := range c.Resources.Limits {
+		if strings.Contains(string(name), "/") && !strings.Contains(string(name), "kubernetes.io/") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	var args []string
+	for _, name := range names {
+		d, ok := node.Devices[name]
+		if !ok {
+			return nil, fmt.Errorf("container %q requests %s, which no device plugin of the harness serves", c.Name, name)
+		}
+		args = append(args, fmt.Sprintf("--device=%s:%s:rw", d.HostPath, d.ContainerPath))
+	}
+	return args, nil
 }
 
 // volumeArgs bind each of c's volume mounts from the host path node gives its volume.

@@ -22,7 +22,8 @@ func testNode() Node {
 		Volumes: map[string]string{
 			runner.VolumeHome: "/v/home", runner.VolumeTmp: "/v/tmp", runner.VolumeRun: "/v/run", runner.VolumeTun: "/v/tun",
 		},
-		Env: map[string]string{"B": "2", "A": "1"},
+		Devices: map[corev1.ResourceName]Device{runner.TunResource: {HostPath: "/v/tun", ContainerPath: runner.TunPath}},
+		Env:     map[string]string{"B": "2", "A": "1"},
 	}
 }
 
@@ -45,10 +46,15 @@ func TestRunArgsFromBuiltPod(t *testing.T) {
 		},
 		forbidden: []string{"--security-opt=no-new-privileges", "--read-only", "--volume=/v/tun:/dev/net/tun:rw"},
 	}, {
-		name:      "isolated runner",
+		name:      "isolated runner (the tun device plugin)",
 		pool:      gen.RunnerPool("p"),
+		want:      []string{"--security-opt=seccomp=/seccomp/corral/podman.json", "--device=/v/tun:/dev/net/tun:rw", "--cap-add=SETGID,SETUID"},
+		forbidden: []string{"--security-opt=no-new-privileges", "--volume=/v/tun:/dev/net/tun:rw"},
+	}, {
+		name:      "isolated runner with the tun hostPath",
+		pool:      gen.RunnerPool("p", gen.WithTunDevice(corralv1.TunHostPath)),
 		want:      []string{"--security-opt=seccomp=unconfined", "--volume=/v/tun:/dev/net/tun:rw", "--cap-add=SETGID,SETUID"},
-		forbidden: []string{"--security-opt=no-new-privileges"},
+		forbidden: []string{"--security-opt=no-new-privileges", "--device=/v/tun:/dev/net/tun:rw"},
 	}, {
 		name: "init container",
 		pool: gen.RunnerPool("p", gen.WithNetworking(corralv1.NestedNetworkingHost)),
@@ -122,6 +128,7 @@ func TestRunArgsRejects(t *testing.T) {
 			p.Spec.Containers[0].SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost}
 		}, "without a name"},
 		{"no command", func(p *corev1.Pod, _ *Node) { p.Spec.Containers[0].Command = nil }, "no command"},
+		{"a device no plugin serves", func(_ *corev1.Pod, n *Node) { n.Devices = nil }, "no device plugin of the harness serves"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

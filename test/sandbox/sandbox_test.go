@@ -37,9 +37,11 @@ type sandboxCase struct {
 func TestNestedPodman(t *testing.T) {
 	h := newHarness(t)
 	host := gen.WithNetworking(corralv1.NestedNetworkingHost)
+	hostPath := gen.WithTunDevice(corralv1.TunHostPath)
 	cases := []sandboxCase{
 		{name: "isolated", pool: gen.RunnerPool("iso")},
-		{name: "isolated-localhost-seccomp", pool: gen.RunnerPool("iso", gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile))},
+		{name: "isolated-hostpath", pool: gen.RunnerPool("iso", hostPath)},
+		{name: "isolated-hostpath-localhost-seccomp", pool: gen.RunnerPool("iso", hostPath, gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile))},
 		{name: "host", pool: gen.RunnerPool("host", host)},
 		{
 			name: "host-runtime-default-seccomp", pool: gen.RunnerPool("host", host, gen.WithSeccomp(corralv1.SeccompRuntimeDefault, "")),
@@ -57,6 +59,10 @@ func TestNestedPodman(t *testing.T) {
 		},
 		{
 			name: "isolated-without-tun", pool: gen.RunnerPool("iso"), drift: dropTun,
+			wantStep: StepRun, wantMsg: "/dev/net/tun",
+		},
+		{
+			name: "isolated-hostpath-without-tun", pool: gen.RunnerPool("iso", hostPath), drift: dropTun,
 			wantStep: StepRun, wantMsg: "/dev/net/tun",
 		},
 		{
@@ -141,6 +147,7 @@ func (h *harness) run(t *testing.T, tc sandboxCase) {
 		SeccompRoot:           seccompRoot,
 		RuntimeDefaultProfile: h.runtimeDefault,
 		Volumes:               prepareVolumes(t, pod, dir),
+		Devices:               pluginDevices(t, dir),
 		ExtraFlags:            hostFlags(),
 	}
 	for i := range pod.Spec.InitContainers {
@@ -226,15 +233,19 @@ func dropConfVolume(bind string) func(t *testing.T, pod *corev1.Pod) {
 	}
 }
 
-// dropTun removes the /dev/net/tun volume and its mount.
+// dropTun takes /dev/net/tun from the runner: the hostPath volume and its mount, or the
+// device plugin's resource.
 func dropTun(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
-	if !hasVolume(pod, runner.VolumeTun) {
-		t.Fatalf("the pod has no %s volume to drop", runner.VolumeTun)
+	r := &pod.Spec.Containers[0]
+	_, requested := r.Resources.Limits[runner.TunResource]
+	if !hasVolume(pod, runner.VolumeTun) && !requested {
+		t.Fatalf("the pod has neither a %s volume nor a %s request to drop", runner.VolumeTun, runner.TunResource)
 	}
 	pod.Spec.Volumes = slices.DeleteFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == runner.VolumeTun })
-	r := &pod.Spec.Containers[0]
 	r.VolumeMounts = slices.DeleteFunc(r.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == runner.VolumeTun })
+	delete(r.Resources.Limits, runner.TunResource)
+	delete(r.Resources.Requests, runner.TunResource)
 }
 
 // noPrivilegeEscalation sets allowPrivilegeEscalation false on the runner.

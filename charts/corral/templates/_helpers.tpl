@@ -202,3 +202,8 @@ or one with a suffix Ki, Mi, Gi, Ti, k, M, G or T (the kubelet's binary and deci
 {{- div (mul (int64 $n) (int64 $mult) $percent) 100 -}}
 {{- end -}}
 {{- end -}}
+
+{{/* corral.nodeAgentNamespace is where the node agents run (the tun device plugin, the seccomp installer): nodeAgentNamespace, or the release namespace. They need a namespace that admits privileged pods; the controller's need not. */}}
+{{- define "corral.nodeAgentNamespace" -}}
+{{- .Values.nodeAgentNamespace | default .Release.Namespace -}}
+{{- end -}}
