@@ -88,6 +88,8 @@ var _ = Describe("RunnerClass admission policy", Ordered, func() {
 		Expect(k8s.Create(ctx, blue("fine-cidr", ns, gen.WithAllowCIDR("10.20.3.0/24", 443)), dryRun)).To(Succeed())
 		Expect(k8s.Create(ctx, gen.RunnerPool("classless", gen.WithNamespace(outside)), dryRun)).To(Succeed(), "a class-less pool is left to the CRD")
 		Expect(k8s.Create(ctx, blue("fine-audited", ns, gen.WithClass("audited"), gen.WithAudit("/etc/")), dryRun)).To(Succeed())
+		Expect(k8s.Create(ctx, blue("fine-isolated", ns, gen.WithNetworking(corralv1.NestedNetworkingIsolated)), dryRun)).To(Succeed(),
+			"Isolated networking with its defaults (the tun device plugin) is within a class's defaults")
 	})
 
 	DescribeTable("refuses",
@@ -105,6 +107,8 @@ var _ = Describe("RunnerClass admission policy", Ordered, func() {
 		Entry("a runner group", func() string { return ns }, []gen.PoolModifier{gen.WithRunnerGroup("production")}, "spec.runnerGroup"),
 		Entry("more runners", func() string { return ns }, []gen.PoolModifier{gen.WithMaxRunners(6)}, "spec.maxRunners exceeds"),
 		Entry("seccomp Unconfined", func() string { return ns }, []gen.PoolModifier{gen.WithSeccomp(corralv1.SeccompUnconfined, "")}, "seccompProfile"),
+		Entry("the tun hostPath", func() string { return ns }, []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath),
+			gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile)}, "spec.sandbox.tunDevice: HostPath is not allowed by RunnerClass blue"),
 		Entry("AppArmor Unconfined", func() string { return ns }, []gen.PoolModifier{gen.WithAppArmor(corralv1.AppArmorUnconfined, "")}, "appArmorProfile"),
 		Entry("an SELinux type", func() string { return ns }, []gen.PoolModifier{gen.WithSELinuxType("container_engine_t")}, "seLinuxOptions"),
 		Entry("a runtime class", func() string { return ns }, []gen.PoolModifier{gen.WithRuntimeClass("runc-unsafe")}, "runtimeClassName"),

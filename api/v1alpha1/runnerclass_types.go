@@ -229,9 +229,19 @@ type ClassSandbox struct {
 	// +kubebuilder:validation:MaxItems=2
 	Networking []NestedNetworking `json:"networking,omitempty"`
 
+	// tunDevices a Podman pool with Isolated networking may get /dev/net/tun by (its
+	// effective sandbox.tunDevice, the default DevicePlugin included); empty allows
+	// DevicePlugin only: HostPath puts a hostPath in the pod (Pod Security privileged), list
+	// it to allow it.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	TunDevices []TunDevice `json:"tunDevices,omitempty"`
+
 	// seccompProfiles the runner container may run under (its effective profile, defaults
 	// included); empty allows RuntimeDefault and Localhost/corral/podman.json. Podman pools
-	// with Isolated networking default to Unconfined: list it to allow them.
+	// with Isolated networking and tunDevice HostPath default to Unconfined: list it to
+	// allow them.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=16

@@ -262,6 +262,11 @@ func (in *ClassSandbox) DeepCopyInto(out *ClassSandbox) {
 		*out = make([]NestedNetworking, len(*in))
 		copy(*out, *in)
 	}
+	if in.TunDevices != nil {
+		in, out := &in.TunDevices, &out.TunDevices
+		*out = make([]TunDevice, len(*in))
+		copy(*out, *in)
+	}
 	if in.SeccompProfiles != nil {
 		in, out := &in.SeccompProfiles, &out.SeccompProfiles
 		*out = make([]string, len(*in))

@@ -39,6 +39,9 @@ func CheckPool(pool *corralv1.RunnerPool, class *corralv1.RunnerClass) []Violati
 		!slices.Contains(allowed, networking(spec.Sandbox)) {
 		add("spec.sandbox.networking", "%s is not allowed (allowed: %s)", networking(spec.Sandbox), list(allowed))
 	}
+	if tun := tunDevice(spec.Sandbox); tun != "" && !slices.Contains(tunDevices(c.Sandbox), tun) {
+		add("spec.sandbox.tunDevice", "%s is not allowed (allowed: %s)", tun, list(tunDevices(c.Sandbox)))
+	}
 	if m := c.Limits.MaxWorkVolume; m != nil && spec.Sandbox.WorkVolume.SizeLimit != nil && spec.Sandbox.WorkVolume.SizeLimit.Cmp(*m) > 0 {
 		add("spec.sandbox.workVolume.sizeLimit", "%s exceeds the class's limit of %s", spec.Sandbox.WorkVolume.SizeLimit, m)
 	}
@@ -153,6 +156,27 @@ func networking(s corralv1.SandboxSpec) corralv1.NestedNetworking {
 		return corralv1.NestedNetworkingIsolated
 	}
 	return s.Networking
+}
+
+// tunDevice is how a pool gets /dev/net/tun, with its default (DevicePlugin); "" when it
+// gets none (containers None, or Host networking).
+func tunDevice(s corralv1.SandboxSpec) corralv1.TunDevice {
+	switch {
+	case s.Containers == corralv1.ContainersNone || networking(s) != corralv1.NestedNetworkingIsolated:
+		return ""
+	case s.TunDevice == "":
+		return corralv1.TunDevicePlugin
+	default:
+		return s.TunDevice
+	}
+}
+
+// tunDevices are the ways to /dev/net/tun a class allows: DevicePlugin only unless it lists more.
+func tunDevices(s corralv1.ClassSandbox) []corralv1.TunDevice {
+	if len(s.TunDevices) == 0 {
+		return []corralv1.TunDevice{corralv1.TunDevicePlugin}
+	}
+	return s.TunDevices
 }
 
 func containsFold[S ~string](list []S, v S) bool {

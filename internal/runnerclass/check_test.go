@@ -55,8 +55,15 @@ func TestCheck(t *testing.T) {
 		{"more runners than the class allows", []gen.ClassModifier{maxPerPool(5)}, []gen.PoolModifier{gen.WithMaxRunners(6)}, "spec.maxRunners"},
 		{"Isolated's defaults (the tun device plugin, baseline profiles)", nil, []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated)}, ""},
 		{"seccomp Unconfined (the tun hostPath's default)", nil, []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath)}, "spec.sandbox.seccompProfile"},
-		{"seccomp Unconfined once the class allows it", []gen.ClassModifier{seccomp("Unconfined", "RuntimeDefault"), apparmor("Unconfined", "RuntimeDefault")},
+		{"seccomp Unconfined once the class allows it", []gen.ClassModifier{seccomp("Unconfined", "RuntimeDefault"), apparmor("Unconfined", "RuntimeDefault"), tun(corralv1.TunHostPath)},
 			[]gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath)}, ""},
+		{"the tun hostPath, even with Localhost profiles", nil, []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath),
+			gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile)}, "spec.sandbox.tunDevice"},
+		{"the tun hostPath once the class lists it", []gen.ClassModifier{tun(corralv1.TunHostPath, corralv1.TunDevicePlugin)}, []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath),
+			gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile), gen.WithAppArmor(corralv1.AppArmorRuntimeDefault, "")}, ""},
+		{"the default tun device plugin where the class lists only HostPath", []gen.ClassModifier{tun(corralv1.TunHostPath)},
+			[]gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated)}, "spec.sandbox.tunDevice"},
+		{"Host networking needs no tun device, whatever the class lists", []gen.ClassModifier{tun(corralv1.TunHostPath)}, []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingHost)}, ""},
 		{"a Localhost seccomp profile the class does not list", nil, []gen.PoolModifier{gen.WithSeccomp(corralv1.SeccompLocalhost, "evil/allow-all.json")}, "spec.sandbox.seccompProfile"},
 		{"AppArmor Unconfined", nil, []gen.PoolModifier{gen.WithAppArmor(corralv1.AppArmorUnconfined, "")}, "spec.sandbox.appArmorProfile"},
 		{"a Localhost AppArmor profile the class does not list", nil, []gen.PoolModifier{gen.WithAppArmor(corralv1.AppArmorLocalhost, "unconfined-ish")}, "spec.sandbox.appArmorProfile"},
@@ -197,6 +204,9 @@ func maxCPU(q string) gen.ClassModifier {
 	return func(c *corralv1.RunnerClass) {
 		c.Spec.Limits.MaxResources = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}
 	}
+}
+func tun(d ...corralv1.TunDevice) gen.ClassModifier {
+	return func(c *corralv1.RunnerClass) { c.Spec.Sandbox.TunDevices = d }
 }
 func seccomp(p ...string) gen.ClassModifier {
 	return func(c *corralv1.RunnerClass) { c.Spec.Sandbox.SeccompProfiles = p }
