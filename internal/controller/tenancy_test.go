@@ -177,10 +177,16 @@ var _ = Describe("Tenancy: what a tenant can write and what it gets", func() {
 		Entry("more runners than the class allows", nil,
 			[]gen.ClassModifier{func(c *corralv1.RunnerClass) { c.Spec.Limits.MaxRunnersPerPool = ptr.To[int32](3) }},
 			func(tenancy) []gen.PoolModifier { return []gen.PoolModifier{gen.WithMaxRunners(4)} }, corralv1.ReasonClassViolation, "runners per pool"),
-		Entry("seccomp Unconfined (the default of Isolated networking with the tun hostPath)", nil, nil,
+		Entry("seccomp Unconfined (the default of Isolated networking with the tun hostPath, which the class allows)", nil,
+			[]gen.ClassModifier{func(c *corralv1.RunnerClass) { c.Spec.Sandbox.TunDevices = []corralv1.TunDevice{corralv1.TunHostPath} }},
 			func(tenancy) []gen.PoolModifier {
 				return []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath)}
 			}, corralv1.ReasonClassViolation, "seccomp Unconfined"),
+		Entry("the tun hostPath, with profiles the class allows", nil, nil,
+			func(tenancy) []gen.PoolModifier {
+				return []gen.PoolModifier{gen.WithNetworking(corralv1.NestedNetworkingIsolated), gen.WithTunDevice(corralv1.TunHostPath),
+					gen.WithSeccomp(corralv1.SeccompLocalhost, corralv1.DefaultSeccompLocalhostProfile), gen.WithAppArmor(corralv1.AppArmorRuntimeDefault, "")}
+			}, corralv1.ReasonClassViolation, "spec.sandbox.tunDevice: HostPath is not allowed (allowed: DevicePlugin)"),
 		Entry("a Localhost seccomp profile the class does not list", nil, nil,
 			func(tenancy) []gen.PoolModifier {
 				return []gen.PoolModifier{gen.WithSeccomp(corralv1.SeccompLocalhost, "evil/allow-all.json")}
