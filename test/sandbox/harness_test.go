@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/corral-run/corral/internal/runner"
 )
 
 // hostFlags are what root podman needs on this kind of host (cgroup v1 hybrid, no
