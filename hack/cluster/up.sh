@@ -238,12 +238,8 @@ if [ "$NODES" != none ]; then
 fi
 
 if [ -n "${OWNER_PID:-}" ]; then
-  # Not a child of the owner: it outlives it by design, then stops the cluster.
-  ( trap '' INT HUP
-    while kill -0 "$OWNER_PID" 2>/dev/null; do sleep 1; done
-    D="$D" "$HERE/down.sh" > "$D/logs/watchdog.log" 2>&1 ) </dev/null >/dev/null 2>&1 &
-  echo $! > "$D/watchdog.pid"
-  disown
+  . "$ROOT/hack/lib/watchdog.sh"
+  start_watchdog "$OWNER_PID" "$D" "$HERE/down.sh"
 fi
 trap - ERR
 echo "cluster up: export KUBECONFIG=$D/kubeconfig (API https://127.0.0.1:$APISERVER_PORT, logs in $D/logs)"

@@ -200,12 +200,8 @@ POD_CIDR=$POD_CIDR
 BRIDGE=$BRIDGE
 ENV
 if [ -n "${OWNER_PID:-}" ]; then
-  # Not a child of the owner: it outlives it, then stops the node and cleans the host.
-  ( trap '' INT HUP
-    while kill -0 "$OWNER_PID" 2>/dev/null; do sleep 1; done
-    D="$D" "$HERE/down.sh" > "$D/logs/watchdog.log" 2>&1 ) </dev/null >/dev/null 2>&1 &
-  echo $! > "$D/watchdog.pid"
-  disown
+  . "$ROOT/hack/lib/watchdog.sh"
+  start_watchdog "$OWNER_PID" "$D" "$HERE/down.sh"
 fi
 trap - ERR
 echo "node $NODE_NAME ready (containerd at $SOCK, logs in $D/logs)"
