@@ -12,6 +12,7 @@ import (
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/cmd/fake-github/app"
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 )
 
 var _ = Describe("A burst of workflow_job webhooks", func() {
@@ -30,7 +31,7 @@ var _ = Describe("A burst of workflow_job webhooks", func() {
 		ns := newNamespace(ctx, "burst")
 		rec := recordNamespace(ctx, ns)
 		pool := createPool(ctx, ns, "burst", gen.WithMinIdle(1), gen.WithMaxRunners(maxRuns), gen.WithLabels(label))
-		Eventually(func(g Gomega) { g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(1)) }).WithContext(ctx).Should(Succeed())
+		Eventually(func(g Gomega) { g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(1)) }).WithContext(ctx).Should(Succeed())
 
 		By("50 signed queued deliveries, each job held once a runner takes it")
 		resp, err := env.gh.Queue(ctx, app.QueueRequest{Count: jobs, Labels: []string{"self-hosted", "linux", label}, Hold: true})
@@ -39,7 +40,7 @@ var _ = Describe("A burst of workflow_job webhooks", func() {
 
 		By("growing to maxRunners, every runner busy, and no further")
 		Eventually(func(g Gomega) {
-			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(maxRuns))
+			g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(maxRuns))
 			busy := 0
 			for _, r := range registrations(ctx, g, pool) {
 				if r.Busy {
@@ -88,7 +89,7 @@ var _ = Describe("A burst of workflow_job webhooks", func() {
 
 		By("shrinking back to minIdle, with GitHub holding no registration beyond the live pods")
 		Eventually(func(g Gomega) {
-			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(1))
+			g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(1))
 			g.Expect(runnerPods(ctx, g, pool)).To(HaveLen(1))
 			st := poolStatus(ctx, g, pool)
 			g.Expect(st.Queued).To(BeZero())

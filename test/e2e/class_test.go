@@ -61,7 +61,7 @@ var _ = Describe("A RunnerPool of a RunnerClass", func() {
 		}, NodeTimeout(2*time.Minute))
 
 		Eventually(func(g Gomega) {
-			pods := running(runnerPods(ctx, g, pool))
+			pods := harness.Running(runnerPods(ctx, g, pool))
 			g.Expect(pods).To(HaveLen(2))
 			expectRegistrationsMatchPods(ctx, g, pool)
 			st := poolStatus(ctx, g, pool)

@@ -13,6 +13,7 @@ import (
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/cmd/fake-github/app"
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 )
 
 var _ = Describe("Deleting a RunnerPool", func() {
@@ -42,12 +43,12 @@ var _ = Describe("Deleting a RunnerPool", func() {
 		By("deleting the pool: the idle runners are deregistered and removed, the busy one stays")
 		Expect(env.k8s.Delete(ctx, pool)).To(Succeed())
 		Eventually(func(g Gomega) {
-			g.Expect(podNames(runnerPods(ctx, g, pool))).To(Equal([]string{busy}))
+			g.Expect(harness.PodNames(runnerPods(ctx, g, pool))).To(Equal([]string{busy}))
 			g.Expect(runnerNames(registrations(ctx, g, pool))).To(Equal([]string{busy}))
 		}).WithContext(ctx).Should(Succeed())
 		Consistently(func(g Gomega) {
-			pods := running(runnerPods(ctx, g, pool))
-			g.Expect(podNames(pods)).To(Equal([]string{busy}), "the busy runner keeps running")
+			pods := harness.Running(runnerPods(ctx, g, pool))
+			g.Expect(harness.PodNames(pods)).To(Equal([]string{busy}), "the busy runner keeps running")
 			got := &corralv1.RunnerPool{}
 			g.Expect(env.k8s.Get(ctx, client.ObjectKeyFromObject(pool), got)).To(Succeed(), "the pool waits for its busy runner")
 			g.Expect(got.DeletionTimestamp).NotTo(BeNil())

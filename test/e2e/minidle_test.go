@@ -16,6 +16,7 @@ import (
 	"github.com/corral-run/corral/internal/netpol"
 	"github.com/corral-run/corral/internal/runner"
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 )
 
 var _ = Describe("A RunnerPool on kwok nodes", func() {
@@ -26,13 +27,13 @@ var _ = Describe("A RunnerPool on kwok nodes", func() {
 
 		By("running minIdle runner pods on the amd64 kwok nodes, each registered and online")
 		Eventually(func(g Gomega) {
-			pods := running(runnerPods(ctx, g, pool))
+			pods := harness.Running(runnerPods(ctx, g, pool))
 			g.Expect(pods).To(HaveLen(3))
 			for _, p := range pods {
 				g.Expect(p.Spec.NodeName).To(HavePrefix("kwok-amd64-"), "the arm64 node is tainted")
 			}
 			regs := registrations(ctx, g, pool)
-			g.Expect(runnerNames(regs)).To(Equal(podNames(pods)))
+			g.Expect(runnerNames(regs)).To(Equal(harness.PodNames(pods)))
 			for _, r := range regs {
 				g.Expect(r.Online).To(BeTrue(), "runner %s online", r.Name)
 			}
@@ -61,7 +62,7 @@ var _ = Describe("A RunnerPool on kwok nodes", func() {
 
 		By("staying at minIdle: no churn, every registration still matches a pod")
 		Consistently(func(g Gomega) {
-			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(3))
+			g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(3))
 			expectRegistrationsMatchPods(ctx, g, pool)
 		}).WithContext(ctx).Should(Succeed())
 		Expect(rec.maxLivePods()).To(Equal(3), "never more than minIdle pods")
@@ -73,7 +74,7 @@ var _ = Describe("A RunnerPool on kwok nodes", func() {
 		pool := createPool(ctx, ns, "gc", gen.WithMinIdle(1), gen.WithMaxRunners(2))
 		var pod corev1.Pod
 		Eventually(func(g Gomega) {
-			pods := running(runnerPods(ctx, g, pool))
+			pods := harness.Running(runnerPods(ctx, g, pool))
 			g.Expect(pods).To(HaveLen(1))
 			pod = pods[0]
 		}).WithContext(ctx).Should(Succeed())
@@ -103,7 +104,7 @@ var _ = Describe("A RunnerPool on kwok nodes", func() {
 		env.corral.Proc.Thaw()
 		thawed = true
 		Eventually(func(g Gomega) {
-			pods := running(runnerPods(ctx, g, pool))
+			pods := harness.Running(runnerPods(ctx, g, pool))
 			g.Expect(pods).To(HaveLen(1))
 			g.Expect(pods[0].Name).NotTo(Equal(pod.Name))
 			g.Expect(env.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: runner.JITSecretName(pods[0].Name)}, &corev1.Secret{})).To(Succeed())

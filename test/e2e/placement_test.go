@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 )
 
 var _ = Describe("Runner placement", func() {
@@ -27,7 +28,7 @@ var _ = Describe("Runner placement", func() {
 			return n.Labels["kubernetes.io/arch"]
 		}
 		Eventually(func(g Gomega) {
-			armPods, plainPods := running(runnerPods(ctx, g, arm)), running(runnerPods(ctx, g, plain))
+			armPods, plainPods := harness.Running(runnerPods(ctx, g, arm)), harness.Running(runnerPods(ctx, g, plain))
 			g.Expect(armPods).To(HaveLen(3))
 			g.Expect(plainPods).To(HaveLen(3))
 			for _, p := range armPods {

@@ -21,6 +21,7 @@ import (
 	"github.com/corral-run/corral/internal/github"
 	"github.com/corral-run/corral/internal/github/githubtest"
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 )
 
 // newNamespace creates a namespace for one spec, holding the fake GitHub's credentials
@@ -57,33 +58,9 @@ func prefix(pool *corralv1.RunnerPool) string { return github.RunnerNamePrefix(p
 
 // runnerPods lists the pool's runner pods, by name.
 func runnerPods(ctx context.Context, g Gomega, pool *corralv1.RunnerPool) []corev1.Pod {
-	pods := &corev1.PodList{}
-	g.Expect(env.k8s.List(ctx, pods, client.InNamespace(pool.Namespace), client.MatchingLabels{
-		corralv1.LabelPool: pool.Name, corralv1.LabelComponent: corralv1.ComponentRunner,
-	})).To(Succeed())
-	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
-	return pods.Items
-}
-
-// running keeps the pods that run and are not being deleted.
-func running(pods []corev1.Pod) []corev1.Pod {
-	var out []corev1.Pod
-	for _, p := range pods {
-		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// podNames returns the names of pods, sorted.
-func podNames(pods []corev1.Pod) []string {
-	out := make([]string, 0, len(pods))
-	for _, p := range pods {
-		out = append(out, p.Name)
-	}
-	sort.Strings(out)
-	return out
+	pods, err := harness.RunnerPods(ctx, env.k8s, pool)
+	g.Expect(err).NotTo(HaveOccurred())
+	return pods
 }
 
 // registrations returns the names of the fake GitHub's runners that belong to pool, sorted.
@@ -117,7 +94,7 @@ func expectRegistrationsMatchPods(ctx context.Context, g Gomega, pool *corralv1.
 			live = append(live, p)
 		}
 	}
-	g.Expect(runnerNames(registrations(ctx, g, pool))).To(Equal(podNames(live)), "registrations in GitHub = live runner pods")
+	g.Expect(runnerNames(registrations(ctx, g, pool))).To(Equal(harness.PodNames(live)), "registrations in GitHub = live runner pods")
 }
 
 // expectNothingLeft checks that a deleted pool left no pod, JIT Secret, NetworkPolicy or
@@ -126,7 +103,7 @@ func expectNothingLeft(ctx context.Context, g Gomega, pool *corralv1.RunnerPool)
 	sel := client.MatchingLabels{corralv1.LabelPool: pool.Name}
 	pods := &corev1.PodList{}
 	g.Expect(env.k8s.List(ctx, pods, client.InNamespace(pool.Namespace), sel)).To(Succeed())
-	g.Expect(podNames(pods.Items)).To(BeEmpty(), "runner pods")
+	g.Expect(harness.PodNames(pods.Items)).To(BeEmpty(), "runner pods")
 	secrets := &corev1.SecretList{}
 	g.Expect(env.k8s.List(ctx, secrets, client.InNamespace(pool.Namespace), sel)).To(Succeed())
 	g.Expect(secrets.Items).To(BeEmpty(), "JIT Secrets")

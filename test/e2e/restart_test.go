@@ -17,6 +17,7 @@ import (
 	"github.com/corral-run/corral/internal/netpol"
 	"github.com/corral-run/corral/internal/runner"
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 )
 
 var _ = Describe("Killing corral mid-scale-up", func() {
@@ -56,7 +57,7 @@ var _ = Describe("Killing corral mid-scale-up", func() {
 		Expect(env.gh.ClearFaults(ctx)).To(Succeed())
 		Expect(env.corral.Start()).To(Succeed())
 		Eventually(func(g Gomega) {
-			pods := running(runnerPods(ctx, g, pool))
+			pods := harness.Running(runnerPods(ctx, g, pool))
 			g.Expect(pods).To(HaveLen(want))
 			for _, p := range pods {
 				g.Expect(env.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: runner.JITSecretName(p.Name)}, &corev1.Secret{})).
@@ -65,7 +66,7 @@ var _ = Describe("Killing corral mid-scale-up", func() {
 			expectRegistrationsMatchPods(ctx, g, pool)
 		}).WithContext(ctx).Should(Succeed())
 		Consistently(func(g Gomega) {
-			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(want))
+			g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(want))
 			expectRegistrationsMatchPods(ctx, g, pool)
 		}).WithContext(ctx).WithTimeout(orphanGrace + 2*sweepInterval).Should(Succeed())
 
@@ -116,11 +117,11 @@ var _ = Describe("Killing corral mid-burst", func() {
 		Expect(env.gh.ClearFaults(ctx)).To(Succeed())
 		Expect(env.corral.Start()).To(Succeed())
 		Eventually(func(g Gomega) {
-			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(maxRuns))
+			g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(maxRuns))
 			expectRegistrationsMatchPods(ctx, g, pool)
 		}).WithContext(ctx).Should(Succeed())
 		Consistently(func(g Gomega) {
-			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(maxRuns))
+			g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(maxRuns))
 			expectRegistrationsMatchPods(ctx, g, pool)
 		}).WithContext(ctx).WithTimeout(orphanGrace + 2*sweepInterval).Should(Succeed())
 

@@ -113,20 +113,20 @@ var _ = Describe("The Helm chart on a real node", Ordered, func() {
 
 	It("brings a RunnerPool to Ready with running runner pods", func(ctx SpecContext) {
 		Eventually(func(g Gomega) {
-			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(2), "two idle runners run on the node")
+			g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(2), "two idle runners run on the node")
 			got := &corralv1.RunnerPool{}
 			g.Expect(env.k8s.Get(ctx, client.ObjectKeyFromObject(pool), got)).To(Succeed())
 			g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, corralv1.ConditionReady)).To(BeTrue(),
 				"pool conditions: %+v", got.Status.Conditions)
 		}).WithContext(ctx).Should(Succeed())
-		for _, p := range running(runnerPods(ctx, Default, pool)) {
+		for _, p := range harness.Running(runnerPods(ctx, Default, pool)) {
 			_, registered := registration(ctx, p.Name)
 			Expect(registered).To(BeTrue(), "runner %s is registered with the fake GitHub", p.Name)
 		}
 	})
 
 	It("upgrades the RunnerPool CRD with helm upgrade, and the running runners stay", func(ctx SpecContext) {
-		before := podNames(running(runnerPods(ctx, Default, pool)))
+		before := harness.PodNames(harness.Running(runnerPods(ctx, Default, pool)))
 		Expect(probeUpgradeField(ctx, pool.Namespace)).To(MatchError(ContainSubstring(upgradeField)),
 			"before the upgrade the CRD does not know %s", upgradeField)
 
@@ -140,12 +140,12 @@ var _ = Describe("The Helm chart on a real node", Ordered, func() {
 		Expect(crd.Annotations).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"))
 
 		Consistently(func(g Gomega) {
-			g.Expect(podNames(running(runnerPods(ctx, g, pool)))).To(Equal(before), "the upgrade replaces no runner")
+			g.Expect(harness.PodNames(harness.Running(runnerPods(ctx, g, pool)))).To(Equal(before), "the upgrade replaces no runner")
 		}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
 	})
 
 	It("uninstalls with helm uninstall and leaves nothing stuck on finalizers", func(ctx SpecContext) {
-		runners := podNames(runnerPods(ctx, Default, pool))
+		runners := harness.PodNames(runnerPods(ctx, Default, pool))
 		By("deleting the pool first, as docs/install.md says: the controller drains and deregisters it")
 		Expect(env.k8s.Delete(ctx, pool)).To(Succeed())
 		Eventually(func() bool {

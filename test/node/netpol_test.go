@@ -18,6 +18,7 @@ import (
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/netpol"
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 	"github.com/corral-run/corral/test/netpolcheck"
 )
 
@@ -101,7 +102,7 @@ var _ = Describe("The NetworkPolicies of running runner pods, evaluated by an in
 func runningPod(ctx context.Context, pool *corralv1.RunnerPool) corev1.Pod {
 	var pod corev1.Pod
 	Eventually(func(g Gomega) {
-		pods := running(runnerPods(ctx, g, pool))
+		pods := harness.Running(runnerPods(ctx, g, pool))
 		g.Expect(pods).NotTo(BeEmpty(), "no running runner pod yet; the pool's conditions: %s", poolConditions(ctx, pool))
 		g.Expect(pods[0].Status.PodIP).NotTo(BeEmpty())
 		pod = pods[0]

@@ -5,7 +5,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -19,6 +18,7 @@ import (
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/runner"
 	"github.com/corral-run/corral/test/gen"
+	"github.com/corral-run/corral/test/harness"
 )
 
 // noneJob probes what a job may do in a None-mode runner: each line of its output says.
@@ -50,7 +50,7 @@ var _ = Describe("Runner pods on a real node", func() {
 		By("replacing the completed runner with a new one and removing its pod and JIT Secret")
 		Eventually(func(g Gomega) {
 			pods := runnerPods(ctx, g, pool)
-			g.Expect(podNames(pods)).NotTo(ContainElement(first.Name), "the completed pod is removed")
+			g.Expect(harness.PodNames(pods)).NotTo(ContainElement(first.Name), "the completed pod is removed")
 			g.Expect(pods).NotTo(BeEmpty(), "a new runner replaces it")
 			err := env.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: runner.JITSecretName(first.Name)}, &corev1.Secret{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the JIT Secret of the completed runner is gone: %v", err)
@@ -85,7 +85,7 @@ var _ = Describe("Runner pods on a real node", func() {
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the pod is gone once deregistered: %v", err)
 			err = env.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: runner.JITSecretName(pod.Name)}, &corev1.Secret{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "its JIT Secret is collected with it: %v", err)
-			g.Expect(running(runnerPods(ctx, g, pool))).To(HaveLen(1), "a new runner takes its place")
+			g.Expect(harness.Running(runnerPods(ctx, g, pool))).To(HaveLen(1), "a new runner takes its place")
 		}).WithContext(ctx).Should(Succeed())
 	})
 })
@@ -118,12 +118,9 @@ func createPool(ctx context.Context, ns, name string, mods ...gen.PoolModifier) 
 
 // runnerPods lists the pool's runner pods, by name.
 func runnerPods(ctx context.Context, g Gomega, pool *corralv1.RunnerPool) []corev1.Pod {
-	pods := &corev1.PodList{}
-	g.Expect(env.k8s.List(ctx, pods, client.InNamespace(pool.Namespace), client.MatchingLabels{
-		corralv1.LabelPool: pool.Name, corralv1.LabelComponent: corralv1.ComponentRunner,
-	})).To(Succeed())
-	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
-	return pods.Items
+	pods, err := harness.RunnerPods(ctx, env.k8s, pool)
+	g.Expect(err).NotTo(HaveOccurred())
+	return pods
 }
 
 // firstPod waits for the pool's first runner pod and returns it.
@@ -148,24 +145,6 @@ func poolConditions(ctx context.Context, pool *corralv1.RunnerPool) string {
 		out = append(out, fmt.Sprintf("%s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message))
 	}
 	return strings.Join(out, "\n")
-}
-
-func running(pods []corev1.Pod) []corev1.Pod {
-	var out []corev1.Pod
-	for _, p := range pods {
-		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func podNames(pods []corev1.Pod) []string {
-	out := make([]string, 0, len(pods))
-	for _, p := range pods {
-		out = append(out, p.Name)
-	}
-	return out
 }
 
 // reportOf waits for the stand-in runner's report of runner.
