@@ -21,11 +21,15 @@ import (
 )
 
 // ensureNetworkPolicies creates the pool's NetworkPolicies, or updates them in place when the
-// pool's network spec or the nodes' addresses changed. It runs before any runner pod is created.
+// pool's network spec or the nodes' addresses changed. It runs before any runner pod is
+// created; the nodes are listed only for a mode that excepts them.
 func (r *RunnerPoolReconciler) ensureNetworkPolicies(ctx context.Context, pool *corralv1.RunnerPool) error {
-	nodes, err := r.nodeAddresses(ctx)
-	if err != nil {
-		return err
+	var nodes []netip.Addr
+	if netpol.ExceptsNodes(pool.Spec.Network.Egress) {
+		var err error
+		if nodes, err = r.nodeAddresses(ctx); err != nil {
+			return err
+		}
 	}
 	for _, want := range netpol.Build(pool, nodes...) {
 		have := &networkingv1.NetworkPolicy{}
@@ -86,7 +90,7 @@ func (r *RunnerPoolReconciler) nodeHandler() handler.EventHandler {
 		}
 		var out []reconcile.Request
 		for _, p := range pools.Items {
-			if mode := p.Spec.Network.Egress; mode == corralv1.EgressInternet || mode == "" {
+			if netpol.ExceptsNodes(p.Spec.Network.Egress) {
 				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&p)})
 			}
 		}

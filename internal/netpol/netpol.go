@@ -136,6 +136,12 @@ func dnsRule(dns corralv1.DNSSpec) networkingv1.NetworkPolicyEgressRule {
 	return rule
 }
 
+// ExceptsNodes reports whether the egress mode's rules except the nodes' public addresses:
+// Internet, the default, does; None allows no address to except from, Unrestricted all.
+func ExceptsNodes(mode corralv1.EgressMode) bool {
+	return mode != corralv1.EgressNone && mode != corralv1.EgressUnrestricted
+}
+
 // modeRules are the egress rules of an egress mode: Internet allows every public address
 // on every port but the nodes', None nothing, Unrestricted everything (an empty rule
 // matches all destinations; without it the deny-all policy would still isolate the pods).

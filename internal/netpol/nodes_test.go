@@ -77,3 +77,15 @@ func TestNodeAddressProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestExceptsNodes: the modes whose rules except node addresses are those modeRules gives an
+// internet rule to, the unset (default) mode included.
+func TestExceptsNodes(t *testing.T) {
+	for _, mode := range []corralv1.EgressMode{corralv1.EgressInternet, "", corralv1.EgressNone, corralv1.EgressUnrestricted} {
+		rules := modeRules(mode, nil)
+		internet := len(rules) == 1 && len(rules[0].To) == 2
+		if got := ExceptsNodes(mode); got != internet {
+			t.Errorf("ExceptsNodes(%q) = %t, but modeRules gives an internet rule: %t", mode, got, internet)
+		}
+	}
+}

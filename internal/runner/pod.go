@@ -134,7 +134,7 @@ func runnerContainer(pool *corralv1.RunnerPool, secretName string) corev1.Contai
 		ImagePullPolicy: pool.Spec.Template.ImagePullPolicy,
 		WorkingDir:      RunnerHome,
 		Env:             runnerEnv(pool, secretName),
-		Resources:       withTun(runnerResources(pool.Spec.Template.Resources), tunDevice(pool) == corralv1.TunDevicePlugin),
+		Resources:       withTun(runnerResources(pool.Spec.Template.Resources), TunDeviceOf(pool) == corralv1.TunDevicePlugin),
 		SecurityContext: runnerSecurityContext(pool),
 		VolumeMounts:    runnerVolumeMounts(pool),
 	}
@@ -180,9 +180,9 @@ func needsTun(pool *corralv1.RunnerPool) bool {
 	return podmanEnabled(pool) && nestedNetworking(pool) == corralv1.NestedNetworkingIsolated
 }
 
-// tunDevice is how the runner gets /dev/net/tun, with its default (DevicePlugin: no
-// hostPath, so the pod grades Pod Security baseline); "" when it gets none.
-func tunDevice(pool *corralv1.RunnerPool) corralv1.TunDevice {
+// TunDeviceOf is how the pool's runner gets /dev/net/tun, with its default (DevicePlugin:
+// no hostPath, so the pod grades Pod Security baseline); "" when it gets none.
+func TunDeviceOf(pool *corralv1.RunnerPool) corralv1.TunDevice {
 	switch {
 	case !needsTun(pool):
 		return ""

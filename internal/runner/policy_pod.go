@@ -31,7 +31,7 @@ func CheckHostPaths(pool *corralv1.RunnerPool, pod *corev1.Pod) (string, string,
 		if hp.Path != TunPath || hp.Type == nil || *hp.Type != corev1.HostPathCharDev {
 			return ReasonHostPath, fmt.Sprintf("volume %q mounts host path %q: only %s as CharDevice is allowed", v.Name, hp.Path, TunPath), true
 		}
-		if tunDevice(pool) != corralv1.TunHostPath {
+		if TunDeviceOf(pool) != corralv1.TunHostPath {
 			return ReasonHostPath, fmt.Sprintf("volume %q mounts %s, which only Podman with Isolated networking and tunDevice HostPath mounts", v.Name, TunPath), true
 		}
 		for _, c := range containers(pod) {
@@ -57,7 +57,7 @@ func CheckTunResource(pool *corralv1.RunnerPool, pod *corev1.Pod) (string, strin
 		switch {
 		case !isRunner(pod, c):
 			return ReasonTunDevice, fmt.Sprintf("container %q requests %s: only the runner may", c.Name, TunResource), true
-		case tunDevice(pool) != corralv1.TunDevicePlugin:
+		case TunDeviceOf(pool) != corralv1.TunDevicePlugin:
 			return ReasonTunDevice, fmt.Sprintf("container %q requests %s, which only Podman with Isolated networking and tunDevice DevicePlugin uses", c.Name, TunResource), true
 		case !inLimits || limit.Cmp(resource.MustParse("1")) != 0:
 			return ReasonTunDevice, fmt.Sprintf("container %q must request exactly one %s", c.Name, TunResource), true

@@ -75,7 +75,7 @@ func runnerSecurityContext(pool *corralv1.RunnerPool) *corev1.SecurityContext {
 // baseline allows instead of Unconfined: the pod can then grade baseline without the pool
 // naming profiles.
 func baselineDefaults(pool *corralv1.RunnerPool) bool {
-	return nestedNetworking(pool) == corralv1.NestedNetworkingHost || tunDevice(pool) == corralv1.TunDevicePlugin
+	return nestedNetworking(pool) == corralv1.NestedNetworkingHost || TunDeviceOf(pool) == corralv1.TunDevicePlugin
 }
 
 // podmanSeccomp is the runner's seccomp profile in Podman mode. Defaults: Isolated

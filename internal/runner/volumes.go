@@ -72,7 +72,7 @@ func volumes(pool *corralv1.RunnerPool) []corev1.Volume {
 			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size},
 		}})
 	}
-	if tunDevice(pool) == corralv1.TunHostPath {
+	if TunDeviceOf(pool) == corralv1.TunHostPath {
 		charDevice := corev1.HostPathCharDev
 		vols = append(vols, corev1.Volume{Name: VolumeTun, VolumeSource: corev1.VolumeSource{
 			HostPath: &corev1.HostPathVolumeSource{Path: TunPath, Type: &charDevice},
@@ -116,7 +116,7 @@ func runnerVolumeMounts(pool *corralv1.RunnerPool) []corev1.VolumeMount {
 	if podmanEnabled(pool) {
 		mounts = append(mounts, corev1.VolumeMount{Name: VolumeRun, MountPath: RunDir})
 	}
-	if tunDevice(pool) == corralv1.TunHostPath {
+	if TunDeviceOf(pool) == corralv1.TunHostPath {
 		mounts = append(mounts, corev1.VolumeMount{Name: VolumeTun, MountPath: TunPath})
 	}
 	if pool.Spec.GitHub.CABundle != nil {

@@ -11,6 +11,7 @@ import (
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/github"
+	"github.com/corral-run/corral/internal/runner"
 )
 
 // CheckPool returns the ways the pool's spec breaks class: its scope and runner group, its
@@ -39,7 +40,7 @@ func CheckPool(pool *corralv1.RunnerPool, class *corralv1.RunnerClass) []Violati
 		!slices.Contains(allowed, networking(spec.Sandbox)) {
 		add("spec.sandbox.networking", "%s is not allowed (allowed: %s)", networking(spec.Sandbox), list(allowed))
 	}
-	if tun := tunDevice(spec.Sandbox); tun != "" && !slices.Contains(tunDevices(c.Sandbox), tun) {
+	if tun := runner.TunDeviceOf(pool); tun != "" && !slices.Contains(tunDevices(c.Sandbox), tun) {
 		add("spec.sandbox.tunDevice", "%s is not allowed (allowed: %s)", tun, list(tunDevices(c.Sandbox)))
 	}
 	if m := c.Limits.MaxWorkVolume; m != nil && spec.Sandbox.WorkVolume.SizeLimit != nil && spec.Sandbox.WorkVolume.SizeLimit.Cmp(*m) > 0 {
@@ -156,19 +157,6 @@ func networking(s corralv1.SandboxSpec) corralv1.NestedNetworking {
 		return corralv1.NestedNetworkingIsolated
 	}
 	return s.Networking
-}
-
-// tunDevice is how a pool gets /dev/net/tun, with its default (DevicePlugin); "" when it
-// gets none (containers None, or Host networking).
-func tunDevice(s corralv1.SandboxSpec) corralv1.TunDevice {
-	switch {
-	case s.Containers == corralv1.ContainersNone || networking(s) != corralv1.NestedNetworkingIsolated:
-		return ""
-	case s.TunDevice == "":
-		return corralv1.TunDevicePlugin
-	default:
-		return s.TunDevice
-	}
 }
 
 // tunDevices are the ways to /dev/net/tun a class allows: DevicePlugin only unless it lists more.
