@@ -111,7 +111,7 @@ func (out *outcome) record(created bool, refused *metav1.Condition, err error) b
 }
 
 // moreDemand is how many runners beyond the plan the pool's demand asks for now (jobs queued
-// since the observation, up to maxRunners), with the queued times it read. None while the
+// or started since the observation, up to maxRunners), with the queued times it read. None while the
 // forge is probed, nor when the pool changed otherwise (its spec, its deletion): the next
 // reconcile plans that. The cache is read, so this costs no API call.
 func (r *RunnerPoolReconciler) moreDemand(ctx context.Context, o *observation, p plan) (int, []time.Time) {
@@ -124,7 +124,9 @@ func (r *RunnerPoolReconciler) moreDemand(ctx context.Context, o *observation, p
 		return 0, nil
 	}
 	d := r.DemandOf(fresh, r.now())
-	grown := d.Queued - o.demand.Queued
+	// Jobs that went from queued to in progress meanwhile (taken by this batch's first
+	// runners, as in any burst) are still demand: count both.
+	grown := d.Queued + int32(len(d.BusyRunners)) - o.demand.Queued - int32(len(o.demand.BusyRunners))
 	if grown <= 0 {
 		return 0, nil
 	}

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -46,6 +47,31 @@ var _ = Describe("Demand arriving while a creation batch is in flight", func() {
 		Expect(fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT)).To(Equal(5))
 	})
 
+	It("counts the jobs its new runners already took: in progress is still demand", func() {
+		ns, app := newNamespace(nil)
+		pool := fakePool("topup-taken", ns, "acme", gen.WithMinIdle(0), gen.WithMaxRunners(10), withStandalone)
+		Expect(k8s.Create(ctx, pool)).To(Succeed())
+		pool = getPool(pool)
+		queue(pool, 2)
+		// While the first two registrations are in flight the first two jobs are taken (as a
+		// burst's first runners take theirs) and four more are queued: six jobs need runners.
+		remove := fake.InjectFault(githubtest.Fault{Endpoint: githubtest.EndpointOrgJIT, Credential: app.Credential, Latency: time.Second, Times: 2})
+		defer remove()
+		changed := make(chan struct{})
+		go func() {
+			defer GinkgoRecover()
+			defer close(changed)
+			Eventually(func() int { return fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT) }).Should(Equal(2))
+			setDemand(pool, jobs(corralv1.JobInProgress, 1, 2), jobs(corralv1.JobQueued, 3, 6))
+		}()
+		r := standalone(k8s, time.Now)
+		r.DemandOf = suiteDemand
+		reconcileBy(r, pool)
+		<-changed
+		Expect(podNames(runnerPods(pool))).To(HaveLen(6), "two runners for the jobs taken, four for the jobs queued since")
+		Expect(fake.CallCountFor(app.Credential, githubtest.EndpointOrgJIT)).To(Equal(6))
+	})
+
 	It("adds nothing when the pool's spec changed meanwhile", func() {
 		ns, app := newNamespace(nil)
 		pool := fakePool("topup-spec", ns, "acme", gen.WithMinIdle(0), gen.WithMaxRunners(5), withStandalone)
@@ -73,9 +99,29 @@ var _ = Describe("Demand arriving while a creation batch is in flight", func() {
 // queue writes n queued jobs (IDs 1..n) as the pool's webhook demand.
 func queue(pool *corralv1.RunnerPool, n int) {
 	GinkgoHelper()
-	entries := make([]corralv1.DemandEntry, n)
-	for i := range entries {
-		entries[i] = corralv1.DemandEntry{ID: int64(i + 1), State: corralv1.JobQueued, At: time.Now()}
+	setDemand(pool, jobs(corralv1.JobQueued, 1, n))
+}
+
+// jobs are the entries of jobs first..last in one state; an in-progress job runs on a
+// runner whose suffix is made of its ID.
+func jobs(state corralv1.JobState, first, last int) []corralv1.DemandEntry {
+	var out []corralv1.DemandEntry
+	for id := first; id <= last; id++ {
+		e := corralv1.DemandEntry{ID: int64(id), State: state, At: time.Now()}
+		if state == corralv1.JobInProgress {
+			e.Runner = fmt.Sprintf("%0*d", corralv1.DemandRunnerSuffixLength, id)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// setDemand writes the entries as the pool's whole webhook demand.
+func setDemand(pool *corralv1.RunnerPool, groups ...[]corralv1.DemandEntry) {
+	GinkgoHelper()
+	var entries []corralv1.DemandEntry
+	for _, g := range groups {
+		entries = append(entries, g...)
 	}
 	Eventually(func() error {
 		p := &corralv1.RunnerPool{}
