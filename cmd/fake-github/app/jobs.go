@@ -20,7 +20,8 @@ type podDriver interface {
 	arch(runner string) string
 }
 
-// parallelDeliveries bounds the deliveries of one queue request in flight at once.
+// parallelDeliveries bounds the deliveries of one queue request, or of one dispatch tick, in
+// flight at once.
 const parallelDeliveries = 16
 
 // job is a Job with the dispatcher's bookkeeping.
@@ -83,29 +84,21 @@ func (d *dispatcher) queue(ctx context.Context, req QueueRequest) (QueueResponse
 
 	// GitHub sends the deliveries of a burst in parallel, not one after the other: a
 	// receiver that answers once it recorded the job (as Corral's does) sees them together.
-	var (
-		resp QueueResponse
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, parallelDeliveries)
-	)
-	for _, j := range created {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			at := time.Now()
-			ok := d.send(ctx, "queued", j.Job).Succeeded()
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			j.Delivered = map[string]time.Time{"queued": at}
-			if ok {
-				resp.Delivered++
-			} else {
-				resp.Failed++
-			}
-			j.announced = true
-		})
-	}
-	wg.Wait()
+	var resp QueueResponse
+	inParallel(len(created), func(i int) {
+		j := created[i]
+		at := time.Now()
+		ok := d.send(ctx, "queued", j.Job).Succeeded()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		j.Delivered = map[string]time.Time{"queued": at}
+		if ok {
+			resp.Delivered++
+		} else {
+			resp.Failed++
+		}
+		j.announced = true
+	})
 	d.mu.Lock()
 	for _, j := range created {
 		resp.Jobs = append(resp.Jobs, j.snapshot())
@@ -184,7 +177,9 @@ func (d *dispatcher) run(ctx context.Context, interval time.Duration) {
 }
 
 // tick hands announced queued jobs to idle runners, finishes jobs whose time is up, then
-// sends the resulting deliveries and pod exits in order.
+// sends the resulting deliveries and pod exits. As GitHub does, the deliveries of different
+// jobs go out in parallel (each waits only for its own answer); one job's go in order, and
+// its runner's pod exits after its completed delivery was answered.
 func (d *dispatcher) tick(ctx context.Context) {
 	d.mu.Lock()
 	d.assignLocked()
@@ -192,15 +187,42 @@ func (d *dispatcher) tick(ctx context.Context) {
 	out := d.outbox
 	d.outbox = nil
 	d.mu.Unlock()
+	var byJob [][]event
+	index := map[int64]int{}
 	for _, ev := range out {
-		d.sent(ev.job.ID, ev.action, time.Now())
-		d.send(ctx, ev.action, ev.job)
-		if ev.exit && d.pods != nil {
-			if err := d.pods.exit(ctx, ev.job.Runner, 0); err != nil {
-				d.log.Warn("runner pod did not exit", "runner", ev.job.Runner, "error", err.Error())
+		i, ok := index[ev.job.ID]
+		if !ok {
+			i = len(byJob)
+			index[ev.job.ID] = i
+			byJob = append(byJob, nil)
+		}
+		byJob[i] = append(byJob[i], ev)
+	}
+	inParallel(len(byJob), func(i int) {
+		for _, ev := range byJob[i] {
+			d.sent(ev.job.ID, ev.action, time.Now())
+			d.send(ctx, ev.action, ev.job)
+			if ev.exit && d.pods != nil {
+				if err := d.pods.exit(ctx, ev.job.Runner, 0); err != nil {
+					d.log.Warn("runner pod did not exit", "runner", ev.job.Runner, "error", err.Error())
+				}
 			}
 		}
+	})
+}
+
+// inParallel calls fn(0..n-1), at most parallelDeliveries at once, and waits for all.
+func inParallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallelDeliveries)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
 	}
+	wg.Wait()
 }
 
 // get is a snapshot of job id.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,5 +159,54 @@ func TestQueueRejectsBadRequests(t *testing.T) {
 		if _, err := d.queue(context.Background(), req); err == nil {
 			t.Errorf("queue(%+v) succeeded, want an error", req)
 		}
+	}
+}
+
+// A tick's deliveries of different jobs are in flight together, as GitHub sends them: the
+// receiver here answers job 101's in_progress only once job 102's arrived, which a sender
+// going one delivery after the other would never let happen. One job's deliveries, and its
+// pod's exit, stay in order.
+func TestDispatcherSendsATicksDeliveriesInParallel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, gh, s, pods := newTestDispatcher(t)
+	addRunner(gh, "r1", true)
+	addRunner(gh, "r2", true)
+	if _, err := d.queue(ctx, QueueRequest{Count: 2, Labels: []string{"self-hosted"}, Duration: "0s"}); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan struct{})
+	var once sync.Once
+	d.send = func(ctx context.Context, action string, j Job) githubtest.Delivery {
+		if action == "in_progress" && j.ID == 102 {
+			once.Do(func() { close(second) })
+		}
+		if action == "in_progress" && j.ID == 101 {
+			select {
+			case <-second:
+			case <-ctx.Done():
+				return githubtest.Delivery{StatusCode: 504}
+			}
+		}
+		return s.send(ctx, action, j)
+	}
+	d.tick(ctx) // assigns both and (duration 0) finishes both
+	if ctx.Err() != nil {
+		t.Fatalf("the tick sent its deliveries one after the other: job 101 waited for job 102 in vain")
+	}
+	got := s.list()
+	for _, id := range []string{"101", "102"} {
+		var mine []string
+		for _, e := range got {
+			if f := strings.Fields(e); f[1] == id {
+				mine = append(mine, f[0])
+			}
+		}
+		if want := []string{"queued", "in_progress", "completed"}; !slices.Equal(mine, want) {
+			t.Errorf("job %s deliveries = %q, want %q in order", id, mine, want)
+		}
+	}
+	if len(pods.exits) != 2 {
+		t.Errorf("pod exits = %q, want both runners", pods.exits)
 	}
 }
