@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 )
 
 var (
@@ -35,6 +37,9 @@ type demandWriter interface {
 type committer struct {
 	writer   demandWriter
 	interval time.Duration // between the starts of two writes of one pool; <= 0: none
+	// linger is how long completions may wait for a write that other events call for
+	// before they get one of their own; <= 0: none.
+	linger   time.Duration
 	timeout  time.Duration // bounds one write, conflict retries included
 	capacity int64
 	slots    chan struct{}
@@ -52,6 +57,7 @@ type committer struct {
 type lane struct {
 	pending []*commit
 	last    *lastWrite
+	urgent  chan struct{} // signalled when an event that may not linger joins pending
 }
 
 // commit is one event waiting for the write that carries it.
@@ -116,12 +122,18 @@ func (c *committer) submit(key types.NamespacedName, ev Event) (*commit, error) 
 	cm := &commit{ev: ev, submitted: c.now(), done: make(chan struct{})}
 	l := c.lanes[key]
 	if l == nil {
-		l = &lane{}
+		l = &lane{urgent: make(chan struct{}, 1)}
 		c.lanes[key] = l
 		c.writers.Add(1)
 		go c.drain(c.life, key, l)
 	}
 	l.pending = append(l.pending, cm)
+	if !lingers(ev) {
+		select {
+		case l.urgent <- struct{}{}:
+		default:
+		}
+	}
 	c.metrics.backlog.Set(float64(c.backlog.Load()))
 	return cm, nil
 }
@@ -143,11 +155,21 @@ func (c *committer) finished(n int) {
 }
 
 // drain writes the lane's pending events, one batch at a time, until none are left; then
-// it removes the lane.
+// it removes the lane. A batch of completions only waits up to linger after the oldest
+// was submitted, for an event that needs a write soon to carry them.
 func (c *committer) drain(ctx context.Context, key types.NamespacedName, l *lane) {
 	defer c.writers.Done()
 	for {
 		c.mu.Lock()
+		if wait := c.lingerFor(l.pending); wait > 0 {
+			c.mu.Unlock()
+			select {
+			case <-time.After(wait):
+			case <-l.urgent:
+			case <-ctx.Done():
+			}
+			continue
+		}
 		batch := l.pending
 		l.pending = nil
 		if len(batch) == 0 {
@@ -166,6 +188,25 @@ func (c *committer) drain(ctx context.Context, key types.NamespacedName, l *lane
 			}
 		}
 	}
+}
+
+// lingers reports whether ev may wait for a write other events call for: a completion
+// changes no runner count (its runner exits by itself), so it need not be written at once.
+func lingers(ev Event) bool { return ev.State == corralv1.JobCompleted }
+
+// lingerFor is how much longer pending may wait before it is written: > 0 only while
+// every event in it lingers and the oldest was submitted less than linger ago. Call with
+// c.mu held.
+func (c *committer) lingerFor(pending []*commit) time.Duration {
+	if c.linger <= 0 || len(pending) == 0 || c.life.Err() != nil {
+		return 0
+	}
+	for _, cm := range pending {
+		if !lingers(cm.ev) {
+			return 0
+		}
+	}
+	return c.linger - c.now().Sub(pending[0].submitted)
 }
 
 // write records one batch and tells its submitters.

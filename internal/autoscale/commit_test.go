@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -402,5 +403,85 @@ func TestHandlerAnswersOnlyPersistedDeliveries(t *testing.T) {
 	}
 	if len(writes) > 10 {
 		t.Errorf("%d writes for a burst of %d, want a few (group commit)", len(writes), burst)
+	}
+}
+
+func completedEvent(id int64) Event {
+	return Event{JobID: id, Action: "completed", State: corralv1.JobCompleted}
+}
+
+// A completion lingers for the next write other events call for, and rides in it; a lone
+// completion is written once linger has passed, never later, never lost.
+func TestCommitterLetsCompletionsLingerForAWriteOthersNeed(t *testing.T) {
+	w := newFakeWriter()
+	c := startCommitter(t, w, 0, 100, 4)
+	c.linger = 300 * time.Millisecond
+	done, err := c.submit(poolA, completedEvent(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := w.started(poolA); n != 0 {
+		t.Fatalf("%d writes started for a lone completion within its linger, want 0", n)
+	}
+	queued, err := c.submit(poolA, Event{JobID: 2, Action: "queued", State: corralv1.JobQueued})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range []*commit{done, queued} {
+		if _, err := cm.wait(context.Background()); err != nil {
+			t.Fatalf("job %d: %v", cm.ev.JobID, err)
+		}
+	}
+	if got := w.writes(poolA); len(got) != 1 || len(got[0]) != 2 {
+		t.Fatalf("writes = %v, want one write carrying the completion and the queued job", got)
+	}
+
+	start := time.Now()
+	lone, err := c.submit(poolA, completedEvent(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lone.wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 250*time.Millisecond || took > 2*time.Second {
+		t.Errorf("a lone completion was written after %s, want about its linger (300ms)", took)
+	}
+	if got := w.writes(poolA); len(got) != 2 || len(got[1]) != 1 || got[1][0] != 3 {
+		t.Errorf("writes = %v, want the lone completion in a write of its own", got)
+	}
+}
+
+// A completion never holds back a queued or in-progress event: those are written at once.
+func TestCommitterNeverDelaysEventsThatChangeRunnerCounts(t *testing.T) {
+	w := newFakeWriter()
+	c := startCommitter(t, w, 0, 100, 4)
+	c.linger = time.Hour
+	for _, ev := range []Event{
+		{JobID: 1, Action: "queued", State: corralv1.JobQueued},
+		{JobID: 2, Action: "in_progress", State: corralv1.JobInProgress, RunnerName: "r"},
+	} {
+		start := time.Now()
+		cm, err := c.submit(poolA, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cm.wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > 500*time.Millisecond {
+			t.Errorf("%s event written after %s, want at once", ev.Action, took)
+		}
+	}
+}
+
+func TestCompletionLingerMustBeUnderTheCommitTimeout(t *testing.T) {
+	o := Options{CompletionLinger: 8 * time.Second, CommitTimeout: 8 * time.Second}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "completion linger") {
+		t.Errorf("Validate = %v, want the completion linger refused", err)
+	}
+	if err := (Options{}).Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
 	}
 }

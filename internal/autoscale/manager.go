@@ -98,5 +98,6 @@ func newRecorder(mgr ctrl.Manager, opts Options, m *Metrics) *recorder {
 		policy: opts.policy(), metrics: m, now: time.Now,
 	}
 	c := newCommitter(st, opts.CommitInterval, opts.CommitTimeout, opts.QueueSize, opts.Workers, m)
+	c.linger = opts.CompletionLinger
 	return &recorder{pools: mgr.GetClient(), committer: c, metrics: m}
 }

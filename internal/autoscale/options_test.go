@@ -19,7 +19,7 @@ func TestBindFlags(t *testing.T) {
 	err := fs.Parse([]string{
 		"--webhook-bind-address=:9000", "--webhook-path=/hooks/github", "--webhook-secret=corral-system/webhook",
 		"--webhook-max-body-bytes=2048", "--webhook-demand-ttl=2h", "--webhook-completed-ttl=4h", "--webhook-queue-size=50",
-		"--webhook-workers=2", "--webhook-commit-interval=-1ns", "--webhook-commit-timeout=5s", "--webhook-recovery-credentials=corral-system/app", "--webhook-recovery-github-url=https://ghes.example.com",
+		"--webhook-workers=2", "--webhook-commit-interval=-1ns", "--webhook-commit-timeout=5s", "--webhook-completion-linger=2s", "--webhook-recovery-credentials=corral-system/app", "--webhook-recovery-github-url=https://ghes.example.com",
 		"--webhook-recovery-interval=1m", "--webhook-recovery-max-age=30m", "--webhook-recovery-mode=redeliver",
 	})
 	if err != nil {
@@ -28,7 +28,7 @@ func TestBindFlags(t *testing.T) {
 	want := Options{
 		BindAddress: ":9000", Path: "/hooks/github", SecretRef: types.NamespacedName{Namespace: "corral-system", Name: "webhook"},
 		MaxBodyBytes: 2048, DemandTTL: 2 * time.Hour, CompletedTTL: 4 * time.Hour, QueueSize: 50, Workers: 2,
-		CommitInterval: -1, CommitTimeout: 5 * time.Second,
+		CommitInterval: -1, CommitTimeout: 5 * time.Second, CompletionLinger: 2 * time.Second,
 		Recovery: RecoveryOptions{
 			CredentialsRef: types.NamespacedName{Namespace: "corral-system", Name: "app"}, GitHubURL: "https://ghes.example.com",
 			Interval: time.Minute, MaxAge: 30 * time.Minute, Mode: RecoveryRedeliver, MaxPages: 10,
