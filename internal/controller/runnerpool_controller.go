@@ -40,7 +40,7 @@ type Demand struct {
 
 // DefaultCreateConcurrency is how many runners of one pool are created in parallel by
 // default.
-const DefaultCreateConcurrency = 20
+const DefaultCreateConcurrency = 50
 
 // DefaultStatusInterval is the default Options.StatusInterval.
 const DefaultStatusInterval = 5 * time.Second
