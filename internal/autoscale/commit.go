@@ -190,9 +190,11 @@ func (c *committer) drain(ctx context.Context, key types.NamespacedName, l *lane
 	}
 }
 
-// lingers reports whether ev may wait for a write other events call for: a completion
-// changes no runner count (its runner exits by itself), so it need not be written at once.
-func lingers(ev Event) bool { return ev.State == corralv1.JobCompleted }
+// lingers reports whether ev may wait for a write other events call for: the completion
+// of a job that ran changes no runner count (its runner exits by itself), so it need not
+// be written at once. A job cancelled while queued (no runner) leaves the demand at once,
+// or a runner would be created for it.
+func lingers(ev Event) bool { return ev.State == corralv1.JobCompleted && ev.RunnerName != "" }
 
 // lingerFor is how much longer pending may wait before it is written: > 0 only while
 // every event in it lingers and the oldest was submitted less than linger ago. Call with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,7 +408,7 @@ func TestHandlerAnswersOnlyPersistedDeliveries(t *testing.T) {
 }
 
 func completedEvent(id int64) Event {
-	return Event{JobID: id, Action: "completed", State: corralv1.JobCompleted}
+	return Event{JobID: id, Action: "completed", State: corralv1.JobCompleted, RunnerName: "runner-" + strconv.FormatInt(id, 10)}
 }
 
 // A completion lingers for the next write other events call for, and rides in it; a lone
@@ -453,7 +454,8 @@ func TestCommitterLetsCompletionsLingerForAWriteOthersNeed(t *testing.T) {
 	}
 }
 
-// A completion never holds back a queued or in-progress event: those are written at once.
+// Events that change runner counts are written at once even when completions linger:
+// queued, in progress, and a job cancelled while queued (completed without a runner).
 func TestCommitterNeverDelaysEventsThatChangeRunnerCounts(t *testing.T) {
 	w := newFakeWriter()
 	c := startCommitter(t, w, 0, 100, 4)
@@ -461,6 +463,7 @@ func TestCommitterNeverDelaysEventsThatChangeRunnerCounts(t *testing.T) {
 	for _, ev := range []Event{
 		{JobID: 1, Action: "queued", State: corralv1.JobQueued},
 		{JobID: 2, Action: "in_progress", State: corralv1.JobInProgress, RunnerName: "r"},
+		{JobID: 3, Action: "completed", State: corralv1.JobCompleted},
 	} {
 		start := time.Now()
 		cm, err := c.submit(poolA, ev)
