@@ -39,6 +39,9 @@ type plan struct {
 	blocked, stalled *metav1.Condition
 	// requeue is when to look again; 0 for never (a watch event will come).
 	requeue time.Duration
+	// more: the pool lacks more runners than one reconcile creates; the next comes at once,
+	// unless the forge's pacer holds the registrations (then when its slot frees: finish).
+	more bool
 }
 
 // busyMark sets AnnotationBusy of a pod to value and, with job, attributes the pod to the

@@ -72,9 +72,7 @@ func (p *plan) planScale(o *observation, opts Options, forgeOK bool) {
 	if p.probe {
 		p.create = 1
 	}
-	if int32(p.create) < missing {
-		p.wake(1) // more to create: come back at once
-	}
+	p.more = int32(p.create) < missing
 }
 
 // historyWithPlannedFailures is the history as it will be once the planned removals of

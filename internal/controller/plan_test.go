@@ -340,3 +340,23 @@ func TestPlanDeprecatedTemplate(t *testing.T) {
 		t.Errorf("a new image: create %d, stalled %+v; want the pool to resume", p.create, p.stalled)
 	}
 }
+
+// TestPlanMoreThanOneBatch: a pool lacking more runners than one reconcile creates says so
+// (more) without asking for an immediate requeue itself: finish decides, since the pacer
+// may hold the registrations (then at once would only be paced again).
+func TestPlanMoreThanOneBatch(t *testing.T) {
+	for _, tc := range []struct {
+		minIdle int32
+		more    bool
+	}{{minIdle: 3, more: false}, {minIdle: 4, more: true}, {minIdle: 200, more: true}} {
+		opts := testOptions
+		opts.MaxCreatesPerReconcile = 3
+		p := planPool(observed(testPool(gen.WithMinIdle(tc.minIdle), gen.WithMaxRunners(200)), Demand{}), opts)
+		if p.create != 3 || p.more != tc.more {
+			t.Errorf("minIdle %d: create %d, more %v; want 3, %v", tc.minIdle, p.create, p.more, tc.more)
+		}
+		if p.requeue != 0 && p.requeue < time.Second {
+			t.Errorf("minIdle %d: requeue %s; the plan asks for no immediate look of its own", tc.minIdle, p.requeue)
+		}
+	}
+}

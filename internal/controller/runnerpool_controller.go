@@ -233,9 +233,13 @@ func (r *RunnerPoolReconciler) finish(ctx context.Context, o *observation, p pla
 		requeue = min(nonZero(requeue), r.opts().AuditRecheck)
 	}
 	if until := pacedUntil(out.forgeErr); !until.IsZero() {
-		// The pacer holds the rest of the batch: come back when its next slot frees.
+		// The pacer holds the rest of the batch, and the runners beyond it (p.more): come
+		// back when its next slot frees, not at once only to be paced again.
 		log.FromContext(ctx).V(1).Info("registrations paced", "created", out.created, "resume", until.Sub(o.now).String())
 		return ctrl.Result{RequeueAfter: min(nonZero(requeue), max(until.Sub(o.now), time.Millisecond))}, nil
+	}
+	if p.more {
+		requeue = time.Nanosecond // more to create than one reconcile does: at once
 	}
 	if out.forgeErr != nil {
 		kind := forge.KindOf(out.forgeErr)

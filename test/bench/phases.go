@@ -115,10 +115,12 @@ func (e *environment) createOtherPods(ctx context.Context, n int) error {
 
 // scaleResult is corral at scale: runners pods among unrelated pods.
 type scaleResult struct {
-	runners, others            int
-	othersTook, runnersTook    time.Duration
-	rss, heap, goroutines      float64
-	cpuRunnersUp, cpuSteady    float64
+	runners, others         int
+	othersTook, runnersTook time.Duration
+	rss, heap, goroutines   float64
+	cpuRunnersUp, cpuSteady float64
+	// reconcilesUp is how many reconciles creating the runners took (all controllers).
+	reconcilesUp               float64
 	steadyWindow               time.Duration
 	steadyRequests, steadyCall float64
 	steadyWrites               int
@@ -161,6 +163,7 @@ func (e *environment) scale(ctx context.Context, pt *podTimes, runners, others i
 	}
 	midAt := time.Now()
 	r.cpuRunnersUp = mid.Minus(before).Sum("process_cpu_seconds_total")
+	r.reconcilesUp = mid.Minus(before).Sum("controller_runtime_reconcile_total")
 	ghBefore, err := e.ghRelaxed.Calls(ctx)
 	if err != nil {
 		return r, fmt.Errorf("reading the relaxed fake's calls: %w", err)

@@ -285,8 +285,8 @@ func (r *results) printMemory(w io.Writer) {
 		r.idle.window.Round(time.Second), r.idle.cpu, r.idle.requests, r.idle.writes.total(), r.idle.githubCalls())
 	fmt.Fprintf(w, "| %d runner pods among %d unrelated pods, steady (%s) | %.1f MiB | %.1f MiB | %.0f | %.2f s | %.0f (%d) | %.0f |\n",
 		s.runners, s.others, s.steadyWindow, s.rss/mib, s.heap/mib, s.goroutines, s.cpuSteady, s.steadyRequests, s.steadyWrites, s.steadyCall)
-	fmt.Fprintf(w, "\nCreating the %d runners (relaxed limits, %s latency) took %s and %.1f s of corral CPU; the %d unrelated pods took %s to create. "+
-		"Runtime environment: %s.\n", s.runners, r.cfg.latency, s.runnersTook.Round(time.Second), s.cpuRunnersUp, s.others,
+	fmt.Fprintf(w, "\nCreating the %d runners (relaxed limits, %s latency) took %s, %.1f s of corral CPU and %.0f reconciles (%.1f per runner); the %d unrelated pods took %s to create. "+
+		"Runtime environment: %s.\n", s.runners, r.cfg.latency, s.runnersTook.Round(time.Second), s.cpuRunnersUp, s.reconcilesUp, s.reconcilesUp/float64(max(s.runners, 1)), s.others,
 		s.othersTook.Round(time.Second), r.runtimeEnv())
 }
 

@@ -173,8 +173,17 @@ func (e *environment) errorsOn(ctx context.Context) error {
 	return e.gh.InjectFault(ctx, app.FaultRequest{Probability: e.cfg.errorRate, Statuses: errorStatuses(), RetryAfter: "1s"})
 }
 
-// outageStarts takes GitHub's REST API fully down: every request is answered 503.
+// outageStarts takes GitHub's REST API fully down: every request is answered 503. The
+// counters are read once the outage is in force, so no request answered between the two
+// faults (neither random errors nor the outage) is counted as one of the outage's.
 func (e *environment) outageStarts(ctx context.Context, r *runRecord) error {
+	if err := e.gh.ClearFaults(ctx); err != nil {
+		return err
+	}
+	if err := e.gh.InjectFault(ctx, app.FaultRequest{Status: http.StatusServiceUnavailable}); err != nil {
+		return err
+	}
+	r.outageStart = time.Now()
 	var err error
 	if r.stats[1], err = e.gh.Stats(ctx); err != nil {
 		return err
@@ -182,12 +191,8 @@ func (e *environment) outageStarts(ctx context.Context, r *runRecord) error {
 	if r.callsBefore, err = e.gh.CallsByCredential(ctx); err != nil {
 		return err
 	}
-	if err := e.gh.ClearFaults(ctx); err != nil {
-		return err
-	}
-	r.outageStart = time.Now()
 	e.log.logf("GitHub is down for %s: every REST request is answered 503", e.cfg.outage)
-	return e.gh.InjectFault(ctx, app.FaultRequest{Status: http.StatusServiceUnavailable})
+	return nil
 }
 
 // outageEnds brings GitHub back, with the random errors of the churn, once the outage
