@@ -7,6 +7,9 @@ CHART_DIR := charts/corral
 
 EXTRA_TESTS += test-install
 
+# The full benchmark runs corral with the GOMEMLIMIT the chart sets, which it renders with helm.
+bench: $(HELM)
+
 # `make manifests` also refreshes the copies the chart and config/default carry (Helm and
 # kustomize cannot read files outside their directories). This prerequisite runs before the
 # manifests recipe, so it generates with the recipe's own generators (controller-gen with the
