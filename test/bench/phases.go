@@ -162,8 +162,8 @@ func (e *environment) scale(ctx context.Context, pt *podTimes, runners, others i
 		return r, err
 	}
 	midAt := time.Now()
-	r.cpuRunnersUp = mid.Minus(before).Sum("process_cpu_seconds_total")
-	r.reconcilesUp = mid.Minus(before).Sum("controller_runtime_reconcile_total")
+	up := mid.Minus(before)
+	r.cpuRunnersUp, r.reconcilesUp = up.Sum("process_cpu_seconds_total"), up.Sum("controller_runtime_reconcile_total")
 	ghBefore, err := e.ghRelaxed.Calls(ctx)
 	if err != nil {
 		return r, fmt.Errorf("reading the relaxed fake's calls: %w", err)

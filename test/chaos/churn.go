@@ -23,16 +23,20 @@ func errorStatuses() []int {
 
 // runRecord is what happened during the run, by the run's clock.
 type runRecord struct {
-	cfg                     config
-	started, finished       time.Time
-	churnStart, churnEnd    time.Time
-	outageStart, outageEnd  time.Time
-	drained                 time.Time // every queued job completed; zero if they never did
-	calm                    time.Time // when the final checks began
-	queued                  int
-	killsSkipped            int                       // planned kills that found no running replica
-	stats                   [4]app.Stats              // at churn start, outage start, outage end, churn end
-	callsBefore, callsAfter map[string]map[string]int // per credential, around the outage
+	cfg                    config
+	started, finished      time.Time
+	churnStart, churnEnd   time.Time
+	outageStart, outageEnd time.Time
+	drained                time.Time // every queued job completed; zero if they never did
+	calm                   time.Time // when the final checks began
+	queued                 int
+	killsSkipped           int // planned kills that found no running replica
+	// stats bound the churn's random errors: at its start, before they are lifted for the
+	// outage, once they are back, at its end. down bound the outage, read while every
+	// request is answered 503: a request between two faults counts in neither window.
+	stats                   [4]app.Stats
+	down                    [2]app.Stats
+	callsBefore, callsAfter map[string]map[string]int // per credential, inside the outage
 	mu                      sync.Mutex
 	leaderKills             []leaderKill
 }
@@ -173,10 +177,12 @@ func (e *environment) errorsOn(ctx context.Context) error {
 	return e.gh.InjectFault(ctx, app.FaultRequest{Probability: e.cfg.errorRate, Statuses: errorStatuses(), RetryAfter: "1s"})
 }
 
-// outageStarts takes GitHub's REST API fully down: every request is answered 503. The
-// counters are read once the outage is in force, so no request answered between the two
-// faults (neither random errors nor the outage) is counted as one of the outage's.
+// outageStarts takes GitHub's REST API fully down: every request is answered 503.
 func (e *environment) outageStarts(ctx context.Context, r *runRecord) error {
+	var err error
+	if r.stats[1], err = e.gh.Stats(ctx); err != nil {
+		return err
+	}
 	if err := e.gh.ClearFaults(ctx); err != nil {
 		return err
 	}
@@ -184,8 +190,7 @@ func (e *environment) outageStarts(ctx context.Context, r *runRecord) error {
 		return err
 	}
 	r.outageStart = time.Now()
-	var err error
-	if r.stats[1], err = e.gh.Stats(ctx); err != nil {
+	if r.down[0], err = e.gh.Stats(ctx); err != nil {
 		return err
 	}
 	if r.callsBefore, err = e.gh.CallsByCredential(ctx); err != nil {
@@ -201,19 +206,23 @@ func (e *environment) outageEnds(ctx context.Context, r *runRecord) error {
 	if err := sleepUntil(ctx, r.outageStart.Add(e.cfg.outage)); err != nil {
 		return err
 	}
-	if err := e.gh.ClearFaults(ctx); err != nil {
-		return err
-	}
-	r.outageEnd = time.Now()
 	var err error
-	if r.stats[2], err = e.gh.Stats(ctx); err != nil {
+	if r.down[1], err = e.gh.Stats(ctx); err != nil {
 		return err
 	}
 	if r.callsAfter, err = e.gh.CallsByCredential(ctx); err != nil {
 		return err
 	}
+	if err := e.gh.ClearFaults(ctx); err != nil {
+		return err
+	}
+	r.outageEnd = time.Now()
 	e.log.logf("GitHub is back")
-	return e.errorsOn(ctx)
+	if err := e.errorsOn(ctx); err != nil {
+		return err
+	}
+	r.stats[2], err = e.gh.Stats(ctx)
+	return err
 }
 
 // killRandom sends SIGKILL to a random running replica.

@@ -113,8 +113,8 @@ func faults(st app.Stats) int {
 }
 
 func (e *environment) outageRow(r *runRecord) row {
-	total := r.stats[2].Requests - r.stats[1].Requests
-	down := r.stats[2].FaultAnswers[503] - r.stats[1].FaultAnswers[503]
+	total := r.down[1].Requests - r.down[0].Requests
+	down := r.down[1].FaultAnswers[503] - r.down[0].FaultAnswers[503]
 	return row{name: "GitHub was fully down once (every REST request answered 503)", run: true,
 		measured: fmt.Sprintf("%s; %d requests, %d answered 503", r.outageEnd.Sub(r.outageStart).Round(time.Second), total, down),
 		bound:    fmt.Sprintf("%s, all failed", e.cfg.outage), pass: down == total && r.outageEnd.Sub(r.outageStart) >= e.cfg.outage}
