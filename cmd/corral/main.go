@@ -146,6 +146,9 @@ func setupController(mgr ctrl.Manager, o options) error {
 	if err := autoscale.AddRecovery(mgr, o.webhook, ctrlmetrics.Registry); err != nil {
 		return fmt.Errorf("setting up the webhook delivery recovery: %w", err)
 	}
+	if err := autoscale.AddPull(mgr, o.webhook, ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("setting up the webhook pull: %w", err)
+	}
 	demandTTL := o.webhook.DemandTTL
 	if err := (&controller.RunnerPoolReconciler{
 		Client:            mgr.GetClient(),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // The receiver reads pools and classes from the cache, the webhook Secrets (global and the
@@ -26,7 +27,10 @@ func AddToManager(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) err
 	if err := AddReceiver(mgr, opts, reg); err != nil {
 		return err
 	}
-	return AddRecovery(mgr, opts, reg)
+	if err := AddRecovery(mgr, opts, reg); err != nil {
+		return err
+	}
+	return AddPull(mgr, opts, reg)
 }
 
 // AddReceiver adds the webhook receiver to mgr when opts enable it (a SecretRef is set and
@@ -85,8 +89,33 @@ func AddRecovery(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) erro
 	m := NewMetrics(reg)
 	rec := newRecorder(mgr, opts, m)
 	r := newRecoverer(opts.Recovery, mgr.GetAPIReader(), mgr.GetClient(), rec, opts.CommitTimeout, m, reg)
-	if err := mgr.Add(&recovery{committer: rec.committer, recoverer: r}); err != nil {
+	if err := mgr.Add(&logReading{committer: rec.committer, readers: []manager.Runnable{r}}); err != nil {
 		return fmt.Errorf("adding the webhook delivery recovery: %w", err)
+	}
+	return nil
+}
+
+// AddPull adds pull mode to mgr, on the leader only, when opts.Pull names credentials: one
+// reader per App, applying its delivery log's workflow_job events to status.demand through
+// a committer of its own (shared by the readers), routed like the recovery's (vouchReplay).
+// It keeps each reader's progress in a ConfigMap beside the App's Secret. It needs the
+// Apps' credentials, so it belongs with the controller.
+func AddPull(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) error {
+	if !opts.Pull.Enabled() {
+		return nil
+	}
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return fmt.Errorf("webhook pull options: %w", err)
+	}
+	m := NewMetrics(reg)
+	rec := newRecorder(mgr, opts, m)
+	r := &logReading{committer: rec.committer}
+	for _, ref := range opts.Pull.CredentialsRefs {
+		r.readers = append(r.readers, newPuller(opts.Pull, ref, mgr.GetAPIReader(), mgr.GetClient(), mgr.GetClient(), rec, opts.CommitTimeout, m, reg))
+	}
+	if err := mgr.Add(r); err != nil {
+		return fmt.Errorf("adding the webhook pull: %w", err)
 	}
 	return nil
 }

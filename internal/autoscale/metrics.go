@@ -50,6 +50,7 @@ type Metrics struct {
 	backlog       prometheus.Gauge
 	conflicts     prometheus.Counter
 	recovered     *prometheus.CounterVec
+	pulled        *prometheus.CounterVec
 	queuedToPod   *prometheus.HistogramVec
 	commitSeconds prometheus.Histogram
 }
@@ -81,6 +82,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "corral_webhook_recovered_deliveries_total",
 			Help: "Failed workflow_job deliveries recovered from the GitHub App's delivery log, by result (replayed, redelivered, failed).",
 		}, []string{"result"}),
+		pulled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_webhook_pulled_deliveries_total",
+			Help: "Pull mode: workflow_job deliveries taken from the GitHub Apps' delivery logs by result (applied, ignored, failed), and reads held for the App's budget (budget_wait).",
+		}, []string{"result"}),
 		queuedToPod: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "corral_job_queued_to_pod_seconds",
 			Help:    "Time from a job's queued delivery to the creation of the runner pod created for it, by pool.",
@@ -101,6 +106,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.backlog = register(reg, m.backlog)
 	m.conflicts = register(reg, m.conflicts)
 	m.recovered = register(reg, m.recovered)
+	m.pulled = register(reg, m.pulled)
 	m.queuedToPod = register(reg, m.queuedToPod)
 	m.commitSeconds = register(reg, m.commitSeconds)
 	return m

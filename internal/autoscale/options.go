@@ -121,6 +121,8 @@ type Options struct {
 	CommitTimeout time.Duration
 	// Recovery configures the recovery of missed deliveries.
 	Recovery RecoveryOptions
+	// Pull configures pull mode, demand read from the Apps' delivery logs.
+	Pull PullOptions
 	// OperatorNamespace holds the RunnerClasses' webhook and credentials Secrets; empty
 	// means SecretRef's namespace. Not a flag of its own: cmd/corral passes its
 	// --operator-namespace.
@@ -162,6 +164,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Recovery.Interval, "webhook-recovery-interval", o.Recovery.Interval, "Interval between two reads of the App's delivery log.")
 	fs.DurationVar(&o.Recovery.MaxAge, "webhook-recovery-max-age", o.Recovery.MaxAge, "Failed deliveries older than this are not recovered; at most --webhook-completed-ttl.")
 	fs.Var(modeFlag{&o.Recovery.Mode}, "webhook-recovery-mode", "How failed deliveries are recovered: replay (apply the logged payload locally) or redeliver (ask GitHub to send it again).")
+	fs.Var(nameListFlag{&o.Pull.CredentialsRefs}, "webhook-pull-credentials", "NAMESPACE/NAME of a GitHub App credentials Secret (app-id, private-key) "+
+		"whose webhook delivery log is read for every workflow_job event (pull mode: no inbound connection); repeat it or separate with commas for several Apps.")
+	fs.StringVar(&o.Pull.GitHubURL, "webhook-pull-github-url", o.Pull.GitHubURL, "GitHub the pulled Apps live on: https://github.com or https://GHES-HOST.")
+	fs.DurationVar(&o.Pull.Interval, "webhook-pull-interval", o.Pull.Interval, "Interval between two reads of each pulled App's delivery log (one request each, at least 1s).")
+	fs.Float64Var(&o.Pull.Budget, "webhook-pull-budget", o.Pull.Budget, "Share of each pulled App's hourly GitHub request budget the reads may use before they wait for GitHub's window to reset, in (0, 1].")
+	fs.DurationVar(&o.Pull.MaxAge, "webhook-pull-max-age", o.Pull.MaxAge, "How far back a pull with no saved progress reads the log; at most --webhook-completed-ttl.")
 }
 
 // withDefaults fills unset fields with the package defaults.
@@ -212,6 +220,7 @@ func (o Options) withDefaults() Options {
 	if r.MaxPages <= 0 {
 		r.MaxPages = 10
 	}
+	o.Pull = o.Pull.withDefaults(o)
 	return o
 }
 
@@ -248,6 +257,9 @@ func (o Options) validate() error {
 		if o.Recovery.Mode != RecoveryReplay && o.Recovery.Mode != RecoveryRedeliver {
 			errs = append(errs, fmt.Errorf("recovery mode %q must be %s or %s", o.Recovery.Mode, RecoveryReplay, RecoveryRedeliver))
 		}
+	}
+	if err := o.Pull.validate(o); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

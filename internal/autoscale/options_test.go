@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"flag"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ func TestBindFlags(t *testing.T) {
 		"--webhook-max-body-bytes=2048", "--webhook-demand-ttl=2h", "--webhook-completed-ttl=4h", "--webhook-queue-size=50",
 		"--webhook-workers=2", "--webhook-commit-interval=-1ns", "--webhook-commit-timeout=5s", "--webhook-completion-linger=2s", "--webhook-recovery-credentials=corral-system/app", "--webhook-recovery-github-url=https://ghes.example.com",
 		"--webhook-recovery-interval=1m", "--webhook-recovery-max-age=30m", "--webhook-recovery-mode=redeliver",
+		"--webhook-pull-credentials=corral-system/pulled-a,corral-system/pulled-b", "--webhook-pull-credentials=other/pulled-c",
+		"--webhook-pull-github-url=https://ghes.example.com", "--webhook-pull-interval=10s", "--webhook-pull-budget=0.25", "--webhook-pull-max-age=20m",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -33,14 +36,20 @@ func TestBindFlags(t *testing.T) {
 			CredentialsRef: types.NamespacedName{Namespace: "corral-system", Name: "app"}, GitHubURL: "https://ghes.example.com",
 			Interval: time.Minute, MaxAge: 30 * time.Minute, Mode: RecoveryRedeliver, MaxPages: 10,
 		},
+		Pull: PullOptions{
+			CredentialsRefs: []types.NamespacedName{
+				{Namespace: "corral-system", Name: "pulled-a"}, {Namespace: "corral-system", Name: "pulled-b"}, {Namespace: "other", Name: "pulled-c"},
+			},
+			GitHubURL: "https://ghes.example.com", Interval: 10 * time.Second, Budget: 0.25, MaxAge: 20 * time.Minute, MaxPages: 10,
+		},
 	}
-	if o != want {
+	if !reflect.DeepEqual(o, want) {
 		t.Errorf("parsed = %+v\nwant     %+v", o, want)
 	}
 	if !o.Enabled() || !o.Recovery.Enabled() || o.validate() != nil {
 		t.Errorf("parsed options not enabled or invalid: %v", o.validate())
 	}
-	for _, bad := range []string{"--webhook-secret=noslash", "--webhook-secret=Bad_NS/x", "--webhook-recovery-mode=carrier-pigeon"} {
+	for _, bad := range []string{"--webhook-secret=noslash", "--webhook-secret=Bad_NS/x", "--webhook-recovery-mode=carrier-pigeon", "--webhook-pull-credentials=noslash"} {
 		var o Options
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		fs.SetOutput(new(strings.Builder))

@@ -110,23 +110,23 @@ func (r *receiver) warmUp(ctx context.Context) {
 	}
 }
 
-// recovery runs the delivery recovery on the leader, with the committer that writes what
-// it replays.
-type recovery struct {
+// logReading runs readers of App delivery logs (the recovery, pull mode) on the leader,
+// with the committer that writes what they apply.
+type logReading struct {
 	committer *committer
-	recoverer *recoverer
+	readers   []manager.Runnable
 }
 
 var (
-	_ manager.Runnable               = (*recovery)(nil)
-	_ manager.LeaderElectionRunnable = (*recovery)(nil)
+	_ manager.Runnable               = (*logReading)(nil)
+	_ manager.LeaderElectionRunnable = (*logReading)(nil)
 )
 
-// NeedLeaderElection is true: one replica reads the log.
-func (r *recovery) NeedLeaderElection() bool { return true }
+// NeedLeaderElection is true: one replica reads each log.
+func (r *logReading) NeedLeaderElection() bool { return true }
 
-// Start runs the recovery until ctx ends, then lets the writes in flight finish.
-func (r *recovery) Start(ctx context.Context) error {
+// Start runs the readers until ctx ends, then lets the writes in flight finish.
+func (r *logReading) Start(ctx context.Context) error {
 	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
 	r.committer.begin(commitCtx)
 	done := make(chan struct{})
@@ -134,7 +134,14 @@ func (r *recovery) Start(ctx context.Context) error {
 		defer close(done)
 		r.committer.finish()
 	}()
-	err := r.recoverer.Start(ctx)
+	errs := make(chan error, len(r.readers))
+	for _, rd := range r.readers {
+		go func() { errs <- rd.Start(ctx) }()
+	}
+	var err error
+	for range r.readers {
+		err = errors.Join(err, <-errs)
+	}
 	stopCommits()
 	<-done
 	return err

@@ -8,13 +8,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/internal/github"
 )
 
@@ -29,7 +27,7 @@ const KeyCABundle = "ca.crt"
 
 // deliveryLog is the part of the GitHub App API the recovery uses (github.AppClient).
 type deliveryLog interface {
-	ListHookDeliveries(ctx context.Context, since time.Time, maxPages int) ([]github.HookDelivery, bool, error)
+	ListHookDeliveries(ctx context.Context, since time.Time, afterID int64, maxPages int) ([]github.HookDelivery, bool, error)
 	GetHookDelivery(ctx context.Context, id int64) (github.HookDeliveryDetail, error)
 	RedeliverHookDelivery(ctx context.Context, id int64) error
 }
@@ -46,15 +44,10 @@ var _ deliveryLog = (*github.AppClient)(nil)
 // A replayed delivery comes from GitHub's own log, so no secret vouches for it: it reaches
 // the pools of the classes that serve its job (vouchReplay).
 type recoverer struct {
+	replayer
 	opts    RecoveryOptions
 	secrets client.Reader
-	// classes lists the RunnerClasses that may vouch for a replayed delivery (vouchReplay).
-	classes client.Reader
 	newLog  func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error)
-	events  eventRecorder
-	timeout time.Duration // bounds the wait for one replayed delivery's write
-	metrics *Metrics
-	now     func() time.Time
 
 	handled   *seenSet // GUIDs recovered
 	log       deliveryLog
@@ -69,11 +62,10 @@ var (
 
 func newRecoverer(opts RecoveryOptions, secrets, classes client.Reader, events eventRecorder, timeout time.Duration, m *Metrics, reg prometheus.Registerer) *recoverer {
 	return &recoverer{
-		opts: opts, secrets: secrets, classes: classes, events: events, timeout: timeout, metrics: m, now: time.Now,
+		replayer: replayer{classes: classes, events: events, timeout: timeout, metrics: m, now: time.Now},
+		opts:     opts, secrets: secrets,
 		handled: newSeenSet(2*opts.MaxAge+recoveryOverlap, 100000),
-		newLog: func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error) {
-			return github.NewAppClient(src, opts.GitHubURL, github.AppClientOptions{Registerer: reg, Conn: conn})
-		},
+		newLog:  appLog(opts.GitHubURL, reg),
 	}
 }
 
@@ -122,7 +114,7 @@ func (r *recoverer) cycle(ctx context.Context) error {
 	if from := r.watermark.Add(-recoveryOverlap); from.After(since) {
 		since = from
 	}
-	list, complete, err := lg.ListHookDeliveries(ctx, since, r.opts.MaxPages)
+	list, complete, err := lg.ListHookDeliveries(ctx, since, 0, r.opts.MaxPages)
 	if err != nil {
 		return err
 	}
@@ -163,39 +155,16 @@ func (r *recoverer) recover(ctx context.Context, lg deliveryLog, d github.HookDe
 		r.metrics.recovered.WithLabelValues("redelivered").Inc()
 		return true, false
 	}
-	detail, err := lg.GetHookDelivery(ctx, d.ID)
-	if err != nil {
-		logger.Error(err, "fetching a failed delivery")
+	res, stop := r.replay(ctx, lg, d)
+	switch res {
+	case replayed:
+		logger.Info("replayed a failed delivery")
+		r.metrics.recovered.WithLabelValues("replayed").Inc()
+	case replayFailed, replayGone: // tried again next cycle, while the log holds it
 		r.metrics.recovered.WithLabelValues("failed").Inc()
-		return false, github.IsRetryable(err)
+		return false, stop
 	}
-	ev, known, err := parseWorkflowJob(detail.Payload)
-	if err != nil || !known {
-		logger.V(1).Info("failed delivery is not a usable workflow_job event", "error", err)
-		return true, false
-	}
-	// The event happened when GitHub first tried to deliver it, not now.
-	ev.Delivery, ev.ReceivedAt = d.GUID, r.now()
-	if !d.DeliveredAt.IsZero() && d.DeliveredAt.Before(ev.ReceivedAt) {
-		ev.ReceivedAt = d.DeliveredAt
-	}
-	var classes corralv1.RunnerClassList
-	if err := r.classes.List(ctx, &classes); err != nil && !meta.IsNoMatchError(err) {
-		logger.Error(err, "listing RunnerClasses to route a replayed delivery; replaying the rest next cycle")
-		r.metrics.recovered.WithLabelValues("failed").Inc()
-		return false, true
-	}
-	ev.Vouch = vouchReplay(ev, classes.Items)
-	rctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	if _, err := r.events.Record(rctx, ev); err != nil {
-		logger.Error(err, "recording a replayed delivery; replaying the rest next cycle", "job", ev.JobID)
-		r.metrics.recovered.WithLabelValues("failed").Inc()
-		return false, true
-	}
-	logger.Info("replayed a failed delivery", "job", ev.JobID)
-	r.metrics.recovered.WithLabelValues("replayed").Inc()
-	return true, false
+	return true, stop
 }
 
 // failedDeliveries returns, oldest first, the latest attempt of each workflow_job event

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	corralv1 "github.com/corral-run/corral/api/v1alpha1"
@@ -48,9 +49,11 @@ type recoveryFixture struct {
 	rec  *recoverer
 }
 
-func newRecoveryFixture(t *testing.T, mode RecoveryMode) *recoveryFixture {
+// appSecretFixture is a fake GitHub with an App, and a fake client holding the App's
+// credentials Secret (with the fake's CA) as corral-system/app.
+func appSecretFixture(t *testing.T, srvOpts githubtest.Options) (*githubtest.Server, githubtest.App, client.Client, types.NamespacedName) {
 	t.Helper()
-	srv := githubtest.NewServer(githubtest.Options{})
+	srv := githubtest.NewServer(srvOpts)
 	t.Cleanup(srv.Close)
 	app := srv.AddApp(githubtest.AppOptions{PrivateKeyPEM: appKey(t)})
 	data := app.SecretData()
@@ -58,13 +61,18 @@ func newRecoveryFixture(t *testing.T, mode RecoveryMode) *recoveryFixture {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = corralv1.AddToScheme(scheme)
-	secrets := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "corral-system", Name: "app", ResourceVersion: "1"}, Data: data,
+	ref := types.NamespacedName{Namespace: "corral-system", Name: "app"}
+	k8s := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name, ResourceVersion: "1"}, Data: data,
 	}).Build()
+	return srv, app, k8s, ref
+}
+
+func newRecoveryFixture(t *testing.T, mode RecoveryMode) *recoveryFixture {
+	t.Helper()
+	srv, app, secrets, ref := appSecretFixture(t, githubtest.Options{})
 	sink := &recordingRecorder{}
-	opts := Options{Recovery: RecoveryOptions{
-		CredentialsRef: types.NamespacedName{Namespace: "corral-system", Name: "app"}, GitHubURL: srv.URL(), Mode: mode,
-	}}.withDefaults()
+	opts := Options{Recovery: RecoveryOptions{CredentialsRef: ref, GitHubURL: srv.URL(), Mode: mode}}.withDefaults()
 	return &recoveryFixture{srv: srv, app: app, sink: sink, rec: newRecoverer(opts.Recovery, secrets, secrets, sink, time.Second, NewMetrics(nil), nil)}
 }
 

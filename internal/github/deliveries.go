@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
@@ -76,6 +78,20 @@ type AppClient struct {
 	key string
 	gh  *gogithub.Client
 	cl  classifier
+
+	mu   sync.Mutex
+	rate AppRateLimit
+}
+
+// AppRateLimit is the App's own hourly budget (its JWT's: the delivery log and token mints
+// count against it, not against an installation's) as GitHub's last answer reported it in
+// its x-ratelimit-* headers.
+type AppRateLimit struct {
+	// Limit, Remaining and Used are the requests per window, left and spent; Limit 0: no
+	// answer reported them yet (e.g. a GitHub Enterprise Server with rate limits off).
+	Limit, Remaining, Used int
+	// Reset is when the window ends.
+	Reset time.Time
 }
 
 // NewAppClient returns a client for the App whose Secret is src (keys app-id and
@@ -97,7 +113,9 @@ func NewAppClient(src CredentialSource, githubURL string, opts AppClientOptions)
 		return nil, err
 	}
 	api := apiBase(strings.ToLower(u.Host))
-	instrumented := &instrumentedTransport{base: base, credential: src.Key, metrics: newMetrics(opts.Registerer), maxBytes: fopts.MaxResponseBytes}
+	c := &AppClient{key: src.Key, cl: classifier{credential: src.Key, now: fopts.Now}}
+	instrumented := &instrumentedTransport{base: base, credential: src.Key, metrics: newMetrics(opts.Registerer), maxBytes: fopts.MaxResponseBytes,
+		observe: c.observe}
 	apps := ghinstallation.NewAppsTransportFromPrivateKey(instrumented, appID, key)
 	apps.BaseURL = strings.TrimSuffix(api, "/")
 	gh := gogithub.NewClient(&http.Client{Transport: apps, Timeout: fopts.RequestTimeout})
@@ -105,7 +123,37 @@ func NewAppClient(src CredentialSource, githubURL string, opts AppClientOptions)
 		return nil, fmt.Errorf("%w: API base %q: %v", ErrInvalidConfig, api, err)
 	}
 	gh.UserAgent = "corral"
-	return &AppClient{key: src.Key, gh: gh, cl: classifier{credential: src.Key, now: fopts.Now}}, nil
+	c.gh = gh
+	return c, nil
+}
+
+// observe records the rate-limit headers of an answer.
+func (c *AppClient) observe(h http.Header) {
+	limit, err1 := strconv.Atoi(h.Get("X-RateLimit-Limit"))
+	remaining, err2 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	if err1 != nil || err2 != nil || limit <= 0 {
+		return
+	}
+	r := AppRateLimit{Limit: limit, Remaining: remaining, Used: limit - remaining}
+	if used, err := strconv.Atoi(h.Get("X-RateLimit-Used")); err == nil {
+		r.Used = used
+	}
+	if reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		r.Reset = time.Unix(reset, 0)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.rate; r.Reset.Equal(cur.Reset) && r.Used < cur.Used {
+		return // an answer overtaken by a later one of the same window
+	}
+	c.rate = r
+}
+
+// RateLimit returns the App's budget as GitHub last reported it.
+func (c *AppClient) RateLimit() AppRateLimit {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rate
 }
 
 // parseAppKey reads the App ID and private key of a credentials Secret.
@@ -137,9 +185,10 @@ func (c *AppClient) classify(err error) error {
 }
 
 // ListHookDeliveries lists the App's delivery attempts newest first, following GitHub's
-// cursor pagination until an attempt older than since or after maxPages pages of 100
-// (0 means 10). complete is false when it stopped at maxPages with older attempts left.
-func (c *AppClient) ListHookDeliveries(ctx context.Context, since time.Time, maxPages int) (out []HookDelivery, complete bool, err error) {
+// cursor pagination until an attempt older than since or with an ID at most afterID (0:
+// none), or after maxPages pages of 100 (0 means 10). complete is false when it stopped at
+// maxPages with older attempts left.
+func (c *AppClient) ListHookDeliveries(ctx context.Context, since time.Time, afterID int64, maxPages int) (out []HookDelivery, complete bool, err error) {
 	if maxPages <= 0 {
 		maxPages = 10
 	}
@@ -151,7 +200,7 @@ func (c *AppClient) ListHookDeliveries(ctx context.Context, since time.Time, max
 		}
 		for _, d := range list {
 			hd := toHookDelivery(d)
-			if hd.DeliveredAt.Before(since) {
+			if hd.DeliveredAt.Before(since) || hd.ID <= afterID {
 				return out, true, nil
 			}
 			out = append(out, hd)

@@ -41,7 +41,7 @@ func TestAppClientListsDeliveriesAcrossPages(t *testing.T) {
 	e.srv.RecordDelivery(other.ID, githubtest.Delivery{Event: "workflow_job", StatusCode: 500})
 	c := e.appClient(t, app)
 
-	all, complete, err := c.ListHookDeliveries(e.ctx, time.Time{}, 0)
+	all, complete, err := c.ListHookDeliveries(e.ctx, time.Time{}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestAppClientListsDeliveriesAcrossPages(t *testing.T) {
 
 	// Stop at the first delivery older than since: the newest 30 minutes fit in one page.
 	e.srv.ResetCounts()
-	recent, complete, err := c.ListHookDeliveries(e.ctx, start.Add(220*time.Minute), 0)
+	recent, complete, err := c.ListHookDeliveries(e.ctx, start.Add(220*time.Minute), 0, 0)
 	if err != nil || !complete {
 		t.Fatalf("list since: %v (complete %v)", err, complete)
 	}
@@ -71,9 +71,19 @@ func TestAppClientListsDeliveriesAcrossPages(t *testing.T) {
 	}
 
 	// A page budget bounds the cost and says so.
-	partial, complete, err := c.ListHookDeliveries(e.ctx, time.Time{}, 1)
+	partial, complete, err := c.ListHookDeliveries(e.ctx, time.Time{}, 0, 1)
 	if err != nil || complete || len(partial) != 100 {
 		t.Errorf("one page: %d deliveries, complete %v, err %v; want 100, false, nil", len(partial), complete, err)
+	}
+	// An ID cut-off (a pull's persisted progress) stops at the first attempt it has seen.
+	e.srv.ResetCounts()
+	after, complete, err := c.ListHookDeliveries(e.ctx, time.Time{}, all[40].ID, 0)
+	if err != nil || !complete || len(after) != 40 || after[39].ID != all[39].ID {
+		t.Errorf("after ID %d: %d deliveries, complete %v, err %v; want the newest 40", all[40].ID, len(after), complete, err)
+	}
+	// Every answer reports the App's own budget, which its JWT's requests spend.
+	if rl := c.RateLimit(); rl.Limit != 5000 || rl.Used != 6 || rl.Remaining != rl.Limit-rl.Used || rl.Reset.IsZero() {
+		t.Errorf("App rate limit after 6 list calls = %+v, want 5000 with them spent", rl)
 	}
 	if v := testutil.ToFloat64(e.factory.metrics.requests.WithLabelValues("/app/hook/deliveries", "GET", "200")); v < 5 {
 		t.Errorf("request metric for /app/hook/deliveries = %v, want the calls counted", v)
@@ -160,7 +170,7 @@ func TestAppClientAuthentication(t *testing.T) {
 	}
 	forged := app
 	forged.PrivateKeyPEM = otherKey
-	_, _, err = e.appClient(t, forged).ListHookDeliveries(e.ctx, time.Time{}, 1)
+	_, _, err = e.appClient(t, forged).ListHookDeliveries(e.ctx, time.Time{}, 0, 1)
 	var auth *AuthError
 	if !errors.As(err, &auth) || auth.StatusCode != http.StatusUnauthorized || auth.Permission != "" {
 		t.Fatalf("JWT signed by another key: %v, want a 401 AuthError", err)

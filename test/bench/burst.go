@@ -76,7 +76,7 @@ func (e *environment) burst(ctx context.Context, pt *podTimes, n, credentials in
 	if err != nil {
 		return r, err
 	}
-	if err := e.waitDrained(ctx, pt, name, n, timeout); err != nil {
+	if err := e.waitDrained(ctx, e.gh, pt, name, n, timeout); err != nil {
 		return r, err
 	}
 	if r.cost, err = e.phaseCost(ctx, before, name); err != nil {
@@ -102,12 +102,13 @@ func waitPods(ctx context.Context, pt *podTimes, pool string, n int, timeout tim
 	}
 }
 
-// waitDrained waits until the pool's jobs completed and none of its pods is left.
-func (e *environment) waitDrained(ctx context.Context, pt *podTimes, pool string, jobs int, timeout time.Duration) error {
+// waitDrained waits until the pool's jobs completed on the fake gh and none of its pods is
+// left.
+func (e *environment) waitDrained(ctx context.Context, gh *app.Client, pt *podTimes, pool string, jobs int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		_, _, live := pt.pool(pool)
-		done, err := e.completedJobs(ctx, pool)
+		done, err := completedJobs(ctx, gh, pool)
 		if err == nil && live == 0 && done >= jobs {
 			return nil
 		}

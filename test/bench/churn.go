@@ -68,7 +68,7 @@ func (e *environment) churn(ctx context.Context, pt *podTimes, name string, rate
 	r.created = len(created)
 	r.latency = latencies(starts, created)
 	r.perMinute = perMinute(starts, created)
-	if err := e.waitDrained(ctx, pt, name, r.queued, 3*time.Minute); err != nil {
+	if err := e.waitDrained(ctx, e.gh, pt, name, r.queued, 3*time.Minute); err != nil {
 		logf("%s: %v", name, err)
 	}
 	if r.cost, err = e.phaseCost(ctx, before, name); err != nil {

@@ -86,7 +86,7 @@ func (e *environment) phaseCost(ctx context.Context, before snapshot, pool strin
 	if err != nil {
 		return cost{}, err
 	}
-	done, err := e.completedJobs(ctx, pool)
+	done, err := completedJobs(ctx, e.gh, pool)
 	if err != nil {
 		return cost{}, err
 	}
@@ -106,8 +106,8 @@ func (c cost) githubCalls() int {
 
 // completedJobs counts the completed jobs of pool (labels self-hosted, linux, pool) that
 // kept their runner to the end.
-func (e *environment) completedJobs(ctx context.Context, pool string) (int, error) {
-	jobs, err := e.gh.Jobs(ctx)
+func completedJobs(ctx context.Context, gh *app.Client, pool string) (int, error) {
+	jobs, err := gh.Jobs(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("reading the fake's jobs: %w", err)
 	}

@@ -34,6 +34,8 @@ type environment struct {
 
 	fake, fakeRelaxed *harness.FakeGitHub
 	gh, ghRelaxed     *app.Client
+	fakePull          *harness.FakeGitHub // nil when the pull-mode phase is off
+	ghPull            *app.Client
 	corral            *harness.Corral
 	metricsURL        string
 	cfg               config
@@ -93,6 +95,9 @@ func (e *environment) tearDown() {
 	}
 	e.fake.Stop()
 	e.fakeRelaxed.Stop()
+	if e.fakePull != nil {
+		e.fakePull.Stop()
+	}
 	if err := e.cluster.Stop(); err != nil {
 		logf("%v", err)
 	}
@@ -157,6 +162,12 @@ func (e *environment) startFakes(ctx context.Context) error {
 			"--secret-name", "github-app-relaxed", "--ca-configmap-name", "github-ca-relaxed"}})
 	if err != nil {
 		return err
+	}
+	if e.cfg.pullJobs > 0 {
+		if err := e.startPullFake(ctx, bin); err != nil {
+			return err
+		}
+		e.corral.Options.Args = append(e.corral.Options.Args, e.pullFlags()...)
 	}
 	e.gh, e.ghRelaxed = e.fake.Client, e.fakeRelaxed.Client
 	e.corral.Options.WebhookSecret = e.fake.Info.WebhookSecretName

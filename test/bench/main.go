@@ -36,6 +36,8 @@ const (
 	endpointAccessToken = githubtest.EndpointAccessToken
 	endpointOrgJIT      = githubtest.EndpointOrgJIT
 	endpointOrgRunners  = githubtest.EndpointOrgRunners
+	endpointDeliveries  = githubtest.EndpointAppHookDeliveries
+	endpointDelivery    = githubtest.EndpointAppHookDelivery
 )
 
 // config is the harness's size and knobs.
@@ -55,6 +57,11 @@ type config struct {
 	idle, steady       time.Duration
 	windowReset        time.Duration
 	statusInterval     time.Duration
+	pullJobs           int
+	pullSpacing        time.Duration
+	pullJobDuration    time.Duration
+	pullIdle           time.Duration
+	pullLogDelay       time.Duration
 	k8sBin, helm       string
 	corralFlags        []string
 	corralEnv          []string
@@ -92,6 +99,11 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.idle, "idle", 0, "Window of the nothing-to-do phase (full: 60s; smoke: 5s).")
 	fs.DurationVar(&c.steady, "steady", 0, "Window measured at scale once every runner runs (full: 60s; smoke: 5s).")
 	fs.DurationVar(&c.statusInterval, "status-interval", controller.DefaultStatusInterval, "corral's --status-interval: count-only status writes of a pool at most once per interval, as judged.")
+	fs.IntVar(&c.pullJobs, "pull-jobs", 0, "Jobs of the pull-mode phase, whose App has no reachable webhook URL (full: 50; smoke: 5; -1 skips the phase).")
+	fs.DurationVar(&c.pullSpacing, "pull-spacing", time.Second, "Time between two jobs queued in the pull-mode phase.")
+	fs.DurationVar(&c.pullJobDuration, "pull-job-duration", 30*time.Second, "How long each job of the pull-mode phase runs (a job shorter than the pull's lag gets a second runner).")
+	fs.DurationVar(&c.pullIdle, "pull-idle", 0, "Idle window of the pull-mode phase, counting the reads that find nothing (full: 60s; smoke: 10s).")
+	fs.DurationVar(&c.pullLogDelay, "pull-log-delay", time.Second, "How long after a delivery attempt the fake shows it in the App's delivery log.")
 	corralFlags := fs.String("corral-flags", "", "Extra space-separated flags for corral, e.g. --runner-create-concurrency=16.")
 	fs.Var(envFlag{&c.corralEnv}, "corral-env", "KEY=VALUE added to corral's environment (repeat it); overrides what the chart sets, e.g. GOMEMLIMIT=64MiB.")
 	fs.StringVar(&c.helm, "helm", os.Getenv("HELM"), "helm binary rendering charts/corral, whose GOMEMLIMIT (and GOGC) corral then runs with; none skips it.")
@@ -110,6 +122,8 @@ func parseFlags(args []string) (config, error) {
 	harness.Preset(&c.warmJobs, full, 60, 3)
 	harness.Preset(&c.runners, full, 1000, 20)
 	harness.Preset(&c.others, full, 10000, 100)
+	harness.Preset(&c.pullJobs, full, 50, 5)
+	harness.Preset(&c.pullIdle, full, time.Minute, 10*time.Second)
 	harness.Preset(&bursts, full, "50,200,500", "10")
 	harness.Preset(&multi, full, "200,500", "10")
 	harness.Preset(&creds, full, "2,4", "2,4")
@@ -268,6 +282,12 @@ func (e *environment) runPhases(ctx context.Context, pt *podTimes, res *results)
 		logf("%s at %.0f jobs/min for %s", c.name, c.rate, c.d)
 		if *c.into, err = e.churn(ctx, pt, c.name, c.rate, c.d); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	if cfg.pullJobs > 0 {
+		logf("pull mode: %s idle, then %d jobs one every %s", cfg.pullIdle, cfg.pullJobs, cfg.pullSpacing)
+		if res.pull, err = e.pull(ctx, pt, cfg.pullJobs, cfg.pullSpacing, cfg.pullIdle); err != nil {
+			return fmt.Errorf("pull mode: %w", err)
 		}
 	}
 	logf("scale: %d runner pods among %d unrelated pods", cfg.runners, cfg.others)

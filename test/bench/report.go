@@ -22,6 +22,7 @@ type results struct {
 	warm                warmResult
 	churn, limitChurn   churnResult
 	scale               scaleResult
+	pull                pullResult
 	mintsTotal          map[int64]int // per installation, over the whole run
 	apps                []app.AppInfo
 	profiles            []profile
@@ -62,6 +63,7 @@ func (r *results) print(w io.Writer) {
 	r.printChurn(w, "7. Churn at the limit", r.limitChurn)
 	r.printProfiles(w)
 	r.printTargets(w)
+	r.printPull(w)
 }
 
 // runtimeEnv says which Go runtime variables corral ran with, and where they came from.

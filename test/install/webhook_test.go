@@ -242,3 +242,46 @@ func grants(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
 	}
 	return false
 }
+
+// TestChartPullMode: pull mode runs in the controller (the leader reads the Apps' logs)
+// and needs nothing facing the internet: no receiver, no Service, no Ingress.
+func TestChartPullMode(t *testing.T) {
+	objs := renderChart(t, `
+pull:
+  enabled: true
+  credentialsSecretNames: [acme-app, other-app]
+  githubURL: https://ghes.example.com
+  interval: 10s
+  budget: 0.25
+`)
+	args := decode[appsv1.Deployment](t, objs.mustGet(t, "Deployment", "corral")).Spec.Template.Spec.Containers[0].Args
+	var creds []string
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--webhook-pull-credentials="); ok {
+			creds = append(creds, v)
+		}
+	}
+	if want := []string{releaseNamespace + "/acme-app", releaseNamespace + "/other-app"}; !slices.Equal(creds, want) {
+		t.Errorf("--webhook-pull-credentials %v, want %v", creds, want)
+	}
+	for flag, want := range map[string]string{"--webhook-pull-github-url": "https://ghes.example.com", "--webhook-pull-interval": "10s", "--webhook-pull-budget": "0.25"} {
+		if got := argValue(args, flag); got != want {
+			t.Errorf("%s=%q, want %q", flag, got, want)
+		}
+	}
+	for _, name := range webhookObjects() {
+		kind, n, _ := strings.Cut(name, "/")
+		if objs.get(kind, n) != nil {
+			t.Errorf("pull mode renders %s: nothing should face the internet", name)
+		}
+	}
+	if objs.get("Ingress", "corral-webhook") != nil {
+		t.Error("pull mode renders an Ingress")
+	}
+	// Off by default: no pull flag at all.
+	for _, a := range decode[appsv1.Deployment](t, renderChart(t).mustGet(t, "Deployment", "corral")).Spec.Template.Spec.Containers[0].Args {
+		if strings.HasPrefix(a, "--webhook-pull-") {
+			t.Errorf("default values pass %s", a)
+		}
+	}
+}

@@ -153,6 +153,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - --webhook-recovery-github-url={{ . }}
 {{- end }}
 {{- end }}
+{{- if .Values.pull.enabled }}
+{{- if not .Values.pull.credentialsSecretNames }}
+{{- fail "pull.credentialsSecretNames needs a GitHub App Secret when pull.enabled is true" }}
+{{- end }}
+{{- range .Values.pull.credentialsSecretNames }}
+- --webhook-pull-credentials={{ $.Release.Namespace }}/{{ . }}
+{{- end }}
+{{- with .Values.pull.githubURL }}
+- --webhook-pull-github-url={{ . }}
+{{- end }}
+{{- with .Values.pull.interval }}
+- --webhook-pull-interval={{ . }}
+{{- end }}
+- --webhook-pull-budget={{ .Values.pull.budget }}
+{{- end }}
 {{- with .Values.controller.extraArgs }}
 {{ toYaml . }}
 {{- end }}

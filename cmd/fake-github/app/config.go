@@ -45,6 +45,9 @@ type Config struct {
 	// RunnersPerPage caps the page size of runner listings (githubtest.Options), so that
 	// Corral pages through its registrations while runners come and go.
 	RunnersPerPage int
+	// DeliveryLogDelay is how long after an attempt it appears in the App's delivery log
+	// (githubtest.Options).
+	DeliveryLogDelay time.Duration
 	// ErrorRate, when positive, answers that share of the REST API requests with one of
 	// ErrorStatuses picked at random (403 and 429 as secondary rate limits, with
 	// ErrorRetryAfter), from the start; the control API changes faults later.
@@ -77,6 +80,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ContentCreatingPerMinute, "content-creating-per-minute", 0, "POSTs a credential may make per minute (GitHub: 80).")
 	fs.IntVar(&c.SecondaryPoints, "secondary-points", 0, "Secondary rate-limit points per minute and endpoint (GitHub: 900).")
 	fs.IntVar(&c.RunnersPerPage, "runners-per-page", 0, "Largest page of a runner listing (GitHub: 100; 0 keeps that).")
+	fs.DurationVar(&c.DeliveryLogDelay, "delivery-log-delay", 0, "How long after a webhook delivery attempt it appears in the App's delivery log (0: at once).")
 	fs.Float64Var(&c.ErrorRate, "error-rate", 0, "Share of REST API requests answered with an error from --error-statuses, at random (0 to 1).")
 	fs.Var(statusesFlag{&c.ErrorStatuses}, "error-statuses", "Comma-separated statuses of --error-rate answers (403 and 429 come as secondary rate limits).")
 	fs.DurationVar(&c.ErrorRetryAfter, "error-retry-after", time.Second, "Retry-After of 403 and 429 --error-rate answers.")
@@ -123,8 +127,8 @@ func (c Config) validate() error {
 	if c.Apps > maxApps {
 		return fmt.Errorf("%d Apps: at most %d (a pool takes up to 9 credentials)", c.Apps, maxApps)
 	}
-	if c.ContentCreatingPerMinute < 0 || c.SecondaryPoints < 0 || c.RunnersPerPage < 0 {
-		return fmt.Errorf("rate limits and page sizes must not be negative")
+	if c.ContentCreatingPerMinute < 0 || c.SecondaryPoints < 0 || c.RunnersPerPage < 0 || c.DeliveryLogDelay < 0 {
+		return fmt.Errorf("rate limits, page sizes and the delivery log delay must not be negative")
 	}
 	if c.ErrorRate < 0 || c.ErrorRate > 1 {
 		return fmt.Errorf("error rate %v is not between 0 and 1", c.ErrorRate)

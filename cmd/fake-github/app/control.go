@@ -20,7 +20,7 @@ func countedEndpoints() []string {
 	return []string{
 		githubtest.EndpointAccessToken, githubtest.EndpointOrgJIT, githubtest.EndpointOrgRunners,
 		githubtest.EndpointOrgRunner, githubtest.EndpointOrgDeleteRunner, githubtest.EndpointOrgRunnerGroups,
-		githubtest.EndpointAppHookDeliveries,
+		githubtest.EndpointAppHookDeliveries, githubtest.EndpointAppHookDelivery,
 	}
 }
 

@@ -61,6 +61,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ContentCreatingPerMinute: cfg.ContentCreatingPerMinute,
 		SecondaryPoints:          cfg.SecondaryPoints,
 		RunnersPerPage:           cfg.RunnersPerPage,
+		DeliveryLogDelay:         cfg.DeliveryLogDelay,
 	})
 	if err := gh.StartTLS(apiL); err != nil {
 		_, _ = apiL.Close(), ctlL.Close()

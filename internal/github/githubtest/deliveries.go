@@ -164,6 +164,25 @@ func (s *Server) Deliveries(appID int64) []Delivery {
 	return out
 }
 
+// loggedDeliveries is the App's delivery log as its API shows it: the attempts that ended
+// DeliveryLogDelay ago or earlier.
+func (s *Server) loggedDeliveries(appID int64) []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Delivery
+	for _, d := range s.hooks.deliveries {
+		if d.appID == appID && s.loggedLocked(d.Delivery) {
+			out = append(out, d.Delivery)
+		}
+	}
+	return out
+}
+
+// loggedLocked reports whether the API shows the attempt d yet.
+func (s *Server) loggedLocked(d Delivery) bool {
+	return !d.DeliveredAt.Add(d.Duration + s.opts.DeliveryLogDelay).After(s.nowLocked())
+}
+
 // DeliverAppEvent sends event with payload to the App's webhook as GitHub does (signed,
 // with a new GUID, within GitHub's 10 s timeout) and records the attempt in the delivery
 // log, failed or not. With no webhook configured the attempt fails to connect.
@@ -385,7 +404,7 @@ func (s *Server) handleListDeliveries(w http.ResponseWriter, r *http.Request, p 
 		}
 		before = id
 	}
-	all := s.Deliveries(p.appID)
+	all := s.loggedDeliveries(p.appID)
 	sort.Slice(all, func(i, j int) bool { return all[i].ID > all[j].ID })
 	var page []deliveryJSON
 	next := int64(0)
@@ -422,7 +441,7 @@ func (s *Server) lookupDelivery(r *http.Request, appID int64, fetch bool) (Deliv
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.hooks.deliveries {
-		if d := &s.hooks.deliveries[i]; d.ID == id && d.appID == appID {
+		if d := &s.hooks.deliveries[i]; d.ID == id && d.appID == appID && s.loggedLocked(d.Delivery) {
 			if fetch {
 				d.Fetched++
 			}

@@ -174,3 +174,24 @@ func TestDeliveryLogEndpoints(t *testing.T) {
 		t.Errorf("redeliver calls not counted")
 	}
 }
+
+func TestDeliveryLogDelay(t *testing.T) {
+	srv := newServer(t, githubtest.Options{DeliveryLogDelay: 3 * time.Second})
+	app := srv.AddApp(githubtest.AppOptions{PrivateKeyPEM: sharedKey(t)})
+	d := srv.DeliverAppEvent(context.Background(), app.ID, "workflow_job", []byte(`{"action":"queued"}`))
+	auth := appJWT(t, app)
+	id := "/app/hook/deliveries/" + strconv.FormatInt(d.ID, 10)
+	if a := call(t, srv, http.MethodGet, "/app/hook/deliveries", auth, nil); a.status != http.StatusOK || strings.TrimSpace(string(a.raw)) != "[]" {
+		t.Errorf("list right after the attempt: %d %s, want an empty log", a.status, a.raw)
+	}
+	if a := call(t, srv, http.MethodGet, id, auth, nil); a.status != http.StatusNotFound {
+		t.Errorf("fetch right after the attempt: %d, want 404", a.status)
+	}
+	srv.Advance(3 * time.Second)
+	if a := call(t, srv, http.MethodGet, "/app/hook/deliveries", auth, nil); !strings.Contains(string(a.raw), d.GUID) {
+		t.Errorf("list after the delay: %s, want the attempt", a.raw)
+	}
+	if a := call(t, srv, http.MethodGet, id, auth, nil); a.status != http.StatusOK {
+		t.Errorf("fetch after the delay: %d, want 200", a.status)
+	}
+}

@@ -49,6 +49,10 @@ type Options struct {
 	// RunnersPerPage caps the page size of runner listings below GitHub's 100, so that a
 	// test sees a pool's registrations spread over several pages.
 	RunnersPerPage int
+	// DeliveryLogDelay is how long after an attempt ended it appears in the App's delivery
+	// log (list and fetch); 0: at once. GitHub logs an attempt once it ended, and does not
+	// document how much later it can be read.
+	DeliveryLogDelay time.Duration
 }
 
 func (o Options) withDefaults() Options {
