@@ -24,8 +24,8 @@ type pullResult struct {
 	jobDuration    time.Duration
 	logDelay       time.Duration
 	created        []time.Duration // from the job queued (its delivery attempted) to its pod created
-	requests       int     // every request the fake answered over the burst, until the pool drained
-	listsPerHour   float64 // idle: the reads with nothing to read, per hour
+	requests       int             // every request the fake answered over the burst, until the pool drained
+	listsPerHour   float64         // idle: the reads with nothing to read, per hour
 	jitCalls       int
 	deliveryReads  int // GET /app/hook/deliveries/{id}
 	deliveryLists  int // GET /app/hook/deliveries
