@@ -22,9 +22,9 @@ func failureBackoff(n int32) time.Duration {
 	return doubling(n, 10*time.Second, 10*time.Minute)
 }
 
-// forgeBackoff is the wait after n consecutive failed attempts to use the forge: 1 s
+// ForgeBackoff is the wait after n consecutive failed attempts to use the forge: 1 s
 // doubling, at most 5 minutes. A two-minute outage costs a pool 8 attempts.
-func forgeBackoff(n int32) time.Duration {
+func ForgeBackoff(n int32) time.Duration {
 	return doubling(n, time.Second, 5*time.Minute)
 }
 
@@ -35,7 +35,7 @@ func forgeBackoff(n int32) time.Duration {
 func ForgeAttemptsWithin(d time.Duration) int {
 	n, elapsed := 1, time.Duration(0)
 	for {
-		next := elapsed + forgeBackoff(int32(n))
+		next := elapsed + ForgeBackoff(int32(n))
 		if next > d {
 			return n
 		}
@@ -143,11 +143,11 @@ func nextHistory(o *observation, p plan, out outcome) corralv1.PoolHistory {
 		// GitHub answered other calls of this reconcile: it is up but flaky, so the next
 		// attempt comes soon; the backoff grows only while nothing gets through.
 		h.ForgeFailures = 1
-		until := metav1.NewTime(o.now.Add(forgeBackoff(1)))
+		until := metav1.NewTime(o.now.Add(ForgeBackoff(1)))
 		h.ForgeRetryTime = &until
 	case kind == forge.KindTransient:
 		h.ForgeFailures++
-		until := metav1.NewTime(o.now.Add(forgeBackoff(h.ForgeFailures)))
+		until := metav1.NewTime(o.now.Add(ForgeBackoff(h.ForgeFailures)))
 		h.ForgeRetryTime = &until
 	}
 	return h

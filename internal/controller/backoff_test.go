@@ -30,8 +30,8 @@ func TestBackoffs(t *testing.T) {
 		if got := failureBackoff(tc.n); got != tc.runner {
 			t.Errorf("failureBackoff(%d) = %s, want %s", tc.n, got, tc.runner)
 		}
-		if got := forgeBackoff(tc.n); got != tc.forgeWait {
-			t.Errorf("forgeBackoff(%d) = %s, want %s", tc.n, got, tc.forgeWait)
+		if got := ForgeBackoff(tc.n); got != tc.forgeWait {
+			t.Errorf("ForgeBackoff(%d) = %s, want %s", tc.n, got, tc.forgeWait)
 		}
 	}
 }

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corralv1 "github.com/corral-run/corral/api/v1alpha1"
 	"github.com/corral-run/corral/cmd/fake-github/app"
 )
 
@@ -302,7 +305,13 @@ func (e *environment) drain(ctx context.Context, r *runRecord) error {
 				}
 			}
 		}
-		return time.Since(last) > leaseDuration+quiet && time.Since(r.churnEnd) > quiet, nil
+		if time.Since(last) <= leaseDuration+quiet || time.Since(r.churnEnd) <= quiet {
+			return false, nil
+		}
+		// An orphan is removed by the sweep that finds it seen for the grace period; a pool
+		// whose forge still backs off (the outage's backoff, doubled by random errors) has
+		// not swept that late yet.
+		return e.sweptSince(ctx, last.Add(e.cfg.orphanGrace))
 	})
 	_ = waitFor(ctx, 3*recoveryInterval+slack, "every failed delivery recovered", func() (bool, error) {
 		d, err := e.gh.Deliveries(ctx)
@@ -313,6 +322,20 @@ func (e *environment) drain(ctx context.Context, r *runRecord) error {
 	})
 	r.calm = time.Now()
 	return nil
+}
+
+// sweptSince reports whether every pool's last sweep was at t or later.
+func (e *environment) sweptSince(ctx context.Context, t time.Time) (bool, error) {
+	var pools corralv1.RunnerPoolList
+	if err := e.cluster.Client.List(ctx, &pools, client.InNamespace(namespace)); err != nil {
+		return false, err
+	}
+	for _, p := range pools.Items {
+		if s := p.Status.History.LastSweepTime; s == nil || s.Time.Before(t) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // sleepUntil sleeps until t or until ctx is done.

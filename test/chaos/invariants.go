@@ -196,12 +196,23 @@ func podless(reg app.RegistrationRecord, now time.Time) []interval {
 // 40% error rate happens to one removal in a hundred.
 const faultRetries = 31 * time.Second
 
+// outageBackoff is the forge backoff an outage of d leaves a pool in once it ends: its
+// failed attempts in a row carry over, so the first attempt after it comes up to one
+// backoff later, and one more failure under the random errors doubles that.
+func outageBackoff(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return controller.ForgeBackoff(int32(controller.ForgeAttemptsWithin(d)) + 1)
+}
+
 func (e *environment) podlessDuringRow(r *runRecord, f facts) row {
 	bound := e.cfg.orphanGrace + e.cfg.sweep + faultRetries + slack
-	excused := merge(append(e.leader.gaps(), interval{r.outageStart, r.outageEnd}))
+	after := outageBackoff(e.cfg.outage)
+	excused := merge(append(e.leader.gaps(), interval{r.outageStart, r.outageEnd.Add(after)}))
 	rw := row{name: "no registration without a pod past the grace period, during the run",
-		bound: fmt.Sprintf("none podless > %s (grace %s + sweep %s + %s of backoff under random errors + %s), outage and leaderless time not counted",
-			bound, e.cfg.orphanGrace, e.cfg.sweep, faultRetries, slack)}
+		bound: fmt.Sprintf("none podless > %s (grace %s + sweep %s + %s of backoff under random errors + %s); the outage, the %s of backoff it leaves and leaderless time not counted",
+			bound, e.cfg.orphanGrace, e.cfg.sweep, faultRetries, slack, after)}
 	worst := time.Duration(0)
 	for _, reg := range f.regs {
 		for _, iv := range podless(reg, r.calm) {
