@@ -82,17 +82,9 @@ func AddRecovery(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) erro
 	if !opts.Recovery.Enabled() {
 		return nil
 	}
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
-		return fmt.Errorf("webhook recovery options: %w", err)
-	}
-	m := NewMetrics(reg)
-	rec := newRecorder(mgr, opts, m)
-	r := newRecoverer(opts.Recovery, mgr.GetAPIReader(), mgr.GetClient(), rec, opts.CommitTimeout, m, reg)
-	if err := mgr.Add(&logReading{committer: rec.committer, readers: []manager.Runnable{r}}); err != nil {
-		return fmt.Errorf("adding the webhook delivery recovery: %w", err)
-	}
-	return nil
+	return addLogReading(mgr, opts, reg, "delivery recovery", func(opts Options, rec *recorder, m *Metrics) []manager.Runnable {
+		return []manager.Runnable{newRecoverer(opts.Recovery, mgr.GetAPIReader(), mgr.GetClient(), rec, opts.CommitTimeout, m, reg)}
+	})
 }
 
 // AddPull adds pull mode to mgr, on the leader only, when opts.Pull names credentials: one
@@ -104,18 +96,28 @@ func AddPull(mgr ctrl.Manager, opts Options, reg prometheus.Registerer) error {
 	if !opts.Pull.Enabled() {
 		return nil
 	}
+	return addLogReading(mgr, opts, reg, "pull", func(opts Options, rec *recorder, m *Metrics) []manager.Runnable {
+		var readers []manager.Runnable
+		for _, ref := range opts.Pull.CredentialsRefs {
+			readers = append(readers, newPuller(opts.Pull, ref, mgr.GetAPIReader(), mgr.GetClient(), mgr.GetClient(), rec, opts.CommitTimeout, m, reg))
+		}
+		return readers
+	})
+}
+
+// addLogReading adds the readers of App delivery logs that readers builds (with the
+// options' defaults, a recorder and its committer of their own) to mgr, as what.
+func addLogReading(mgr ctrl.Manager, opts Options, reg prometheus.Registerer, what string,
+	readers func(opts Options, rec *recorder, m *Metrics) []manager.Runnable,
+) error {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
-		return fmt.Errorf("webhook pull options: %w", err)
+		return fmt.Errorf("webhook %s options: %w", what, err)
 	}
 	m := NewMetrics(reg)
 	rec := newRecorder(mgr, opts, m)
-	r := &logReading{committer: rec.committer}
-	for _, ref := range opts.Pull.CredentialsRefs {
-		r.readers = append(r.readers, newPuller(opts.Pull, ref, mgr.GetAPIReader(), mgr.GetClient(), mgr.GetClient(), rec, opts.CommitTimeout, m, reg))
-	}
-	if err := mgr.Add(r); err != nil {
-		return fmt.Errorf("adding the webhook pull: %w", err)
+	if err := mgr.Add(&logReading{committer: rec.committer, readers: readers(opts, rec, m)}); err != nil {
+		return fmt.Errorf("adding the webhook %s: %w", what, err)
 	}
 	return nil
 }

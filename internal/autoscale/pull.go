@@ -3,15 +3,12 @@ package autoscale
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -46,20 +43,16 @@ type appBudget interface {
 // runs on the leader only.
 type puller struct {
 	replayer
-	opts    PullOptions
-	ref     types.NamespacedName // the App's credentials Secret
-	secrets client.Reader
-	state   pullState
-	newLog  func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error)
+	appLog
+	opts  PullOptions
+	state pullState
 
 	handled  *seenSet // GUIDs applied (or that need nothing) in this process
-	log      deliveryLog
-	logRV    string
-	app      string // "<app-id>@<GitHub URL>" of the Secret log was built from
-	loaded   bool   // progress read from the ConfigMap for app
-	after    int64  // every delivery with an ID up to this is done
-	failures int    // failed cycles in a row
-	spent    bool   // the last cycle stopped at the budget
+	app      string   // "<app-id>@<GitHub URL>" the progress belongs to
+	loaded   bool     // progress read from the ConfigMap for app
+	after    int64    // every delivery with an ID up to this is done
+	failures int      // failed cycles in a row
+	spent    bool     // the last cycle stopped at the budget
 }
 
 var (
@@ -72,10 +65,10 @@ func newPuller(opts PullOptions, ref types.NamespacedName, secrets, classes clie
 ) *puller {
 	return &puller{
 		replayer: replayer{classes: classes, events: events, timeout: timeout, metrics: m, now: time.Now},
-		opts:     opts, ref: ref, secrets: secrets,
-		state:   pullState{key: types.NamespacedName{Namespace: ref.Namespace, Name: pullStateName(ref.Name)}, reader: secrets, writer: writer},
-		handled: newSeenSet(2*opts.MaxAge, 100000),
-		newLog:  appLog(opts.GitHubURL, reg),
+		appLog:   newAppLog(ref, "pull", secrets, opts.GitHubURL, reg),
+		opts:     opts,
+		state:    pullState{key: types.NamespacedName{Namespace: ref.Namespace, Name: pullStateName(ref.Name)}, reader: secrets, writer: writer},
+		handled:  newSeenSet(2*opts.MaxAge, 100000),
 	}
 }
 
@@ -114,6 +107,9 @@ func jitter(d time.Duration) time.Duration {
 func (p *puller) cycle(ctx context.Context) time.Duration {
 	logger := log.FromContext(ctx)
 	lg, err := p.client(ctx)
+	if app := p.appID + "@" + p.opts.GitHubURL; err == nil && app != p.app {
+		p.app, p.loaded = app, false // another App's progress means nothing
+	}
 	if err == nil && !p.loaded {
 		p.after, err = p.state.load(ctx, p.app, p.now())
 		p.loaded = err == nil
@@ -272,12 +268,10 @@ func (p *puller) rateLimit(lg deliveryLog) github.AppRateLimit {
 	return github.AppRateLimit{}
 }
 
-// budgetWait is the wait rl imposes on reads allowed share of it at now.
+// budgetWait is the wait rl imposes on reads allowed share of it at now: until its reset
+// once a fetchBudget has nothing left.
 func budgetWait(rl github.AppRateLimit, share float64, now time.Time) time.Duration {
-	if rl.Limit <= 0 || !rl.Reset.After(now) { // unknown, or a new window the next answer reports
-		return 0
-	}
-	if rl.Remaining > 0 && float64(rl.Used) < share*float64(rl.Limit) {
+	if b := newFetchBudget(rl, share, now); b.unlimited || b.left > 0 {
 		return 0
 	}
 	return rl.Reset.Sub(now)
@@ -296,28 +290,6 @@ func (p *puller) doneUpTo(list []github.HookDelivery) int64 {
 		done = d.ID
 	}
 	return done
-}
-
-// client returns the delivery log client, rebuilt when the credentials Secret changed.
-func (p *puller) client(ctx context.Context) (deliveryLog, error) {
-	var s corev1.Secret
-	if err := p.secrets.Get(ctx, p.ref, &s); err != nil {
-		return nil, fmt.Errorf("reading pull credentials Secret %s: %w", p.ref, err)
-	}
-	if p.log != nil && s.ResourceVersion == p.logRV {
-		return p.log, nil
-	}
-	src := github.CredentialSource{Key: p.ref.String(), ResourceVersion: s.ResourceVersion, Data: s.Data}
-	lg, err := p.newLog(src, github.ConnOptions{CABundle: s.Data[KeyCABundle]})
-	if err != nil {
-		return nil, err
-	}
-	app := strings.TrimSpace(string(s.Data[github.KeyAppID])) + "@" + p.opts.GitHubURL
-	if app != p.app {
-		p.app, p.loaded = app, false
-	}
-	p.log, p.logRV = lg, s.ResourceVersion
-	return lg, nil
 }
 
 // pullResult is the metric label of a pulled delivery's result.

@@ -2,12 +2,10 @@ package autoscale
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -45,13 +43,10 @@ var _ deliveryLog = (*github.AppClient)(nil)
 // the pools of the classes that serve its job (vouchReplay).
 type recoverer struct {
 	replayer
-	opts    RecoveryOptions
-	secrets client.Reader
-	newLog  func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error)
+	appLog
+	opts RecoveryOptions
 
-	handled   *seenSet // GUIDs recovered
-	log       deliveryLog
-	logRV     string
+	handled   *seenSet  // GUIDs recovered
 	watermark time.Time // start of the last complete cycle
 }
 
@@ -63,9 +58,9 @@ var (
 func newRecoverer(opts RecoveryOptions, secrets, classes client.Reader, events eventRecorder, timeout time.Duration, m *Metrics, reg prometheus.Registerer) *recoverer {
 	return &recoverer{
 		replayer: replayer{classes: classes, events: events, timeout: timeout, metrics: m, now: time.Now},
-		opts:     opts, secrets: secrets,
-		handled: newSeenSet(2*opts.MaxAge+recoveryOverlap, 100000),
-		newLog:  appLog(opts.GitHubURL, reg),
+		appLog:   newAppLog(opts.CredentialsRef, "recovery", secrets, opts.GitHubURL, reg),
+		opts:     opts,
+		handled:  newSeenSet(2*opts.MaxAge+recoveryOverlap, 100000),
 	}
 }
 
@@ -82,24 +77,6 @@ func (r *recoverer) Start(ctx context.Context) error {
 		}
 	}, r.opts.Interval, 0.1, false)
 	return nil
-}
-
-// client returns the delivery log client, rebuilt when the credentials Secret changed.
-func (r *recoverer) client(ctx context.Context) (deliveryLog, error) {
-	var s corev1.Secret
-	if err := r.secrets.Get(ctx, r.opts.CredentialsRef, &s); err != nil {
-		return nil, fmt.Errorf("reading recovery credentials Secret %s: %w", r.opts.CredentialsRef, err)
-	}
-	if r.log != nil && s.ResourceVersion == r.logRV {
-		return r.log, nil
-	}
-	src := github.CredentialSource{Key: r.opts.CredentialsRef.String(), ResourceVersion: s.ResourceVersion, Data: s.Data}
-	lg, err := r.newLog(src, github.ConnOptions{CABundle: s.Data[KeyCABundle]})
-	if err != nil {
-		return nil, err
-	}
-	r.log, r.logRV = lg, s.ResourceVersion
-	return lg, nil
 }
 
 // cycle recovers the failed deliveries logged since the last complete cycle (at most
@@ -173,10 +150,7 @@ func failedDeliveries(list []github.HookDelivery) []github.HookDelivery {
 	succeeded := map[string]bool{}
 	latest := map[string]github.HookDelivery{}
 	for _, d := range list {
-		if d.Event != "workflow_job" {
-			continue
-		}
-		if _, known := stateOf(d.Action); d.Action != "" && !known {
+		if !relevantDelivery(d) {
 			continue
 		}
 		if d.Succeeded() {

@@ -3,10 +3,14 @@ package autoscale
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -42,11 +46,43 @@ type replayer struct {
 	now     func() time.Time
 }
 
-// appLog builds the delivery log client of an App on the GitHub at githubURL.
-func appLog(githubURL string, reg prometheus.Registerer) func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error) {
-	return func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error) {
-		return github.NewAppClient(src, githubURL, github.AppClientOptions{Registerer: reg, Conn: conn})
+// appLog keeps the delivery log client of an App's credentials Secret (its keys, and
+// ca.crt for a GHES private CA), built again when the Secret changed. The recovery and
+// pull mode read the log through it.
+type appLog struct {
+	ref     types.NamespacedName
+	what    string // whose credentials, for errors: "recovery", "pull"
+	secrets client.Reader
+	newLog  func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error)
+
+	log   deliveryLog
+	rv    string
+	appID string // the Secret's app-id when log was built
+}
+
+func newAppLog(ref types.NamespacedName, what string, secrets client.Reader, githubURL string, reg prometheus.Registerer) appLog {
+	return appLog{ref: ref, what: what, secrets: secrets,
+		newLog: func(src github.CredentialSource, conn github.ConnOptions) (deliveryLog, error) {
+			return github.NewAppClient(src, githubURL, github.AppClientOptions{Registerer: reg, Conn: conn})
+		}}
+}
+
+// client returns the delivery log client, rebuilt when the credentials Secret changed.
+func (a *appLog) client(ctx context.Context) (deliveryLog, error) {
+	var s corev1.Secret
+	if err := a.secrets.Get(ctx, a.ref, &s); err != nil {
+		return nil, fmt.Errorf("reading %s credentials Secret %s: %w", a.what, a.ref, err)
 	}
+	if a.log != nil && s.ResourceVersion == a.rv {
+		return a.log, nil
+	}
+	src := github.CredentialSource{Key: a.ref.String(), ResourceVersion: s.ResourceVersion, Data: s.Data}
+	lg, err := a.newLog(src, github.ConnOptions{CABundle: s.Data[KeyCABundle]})
+	if err != nil {
+		return nil, err
+	}
+	a.log, a.rv, a.appID = lg, s.ResourceVersion, strings.TrimSpace(string(s.Data[github.KeyAppID]))
+	return lg, nil
 }
 
 // replay fetches d's payload and records its event. stop: end this cycle (GitHub or the

@@ -82,6 +82,15 @@ func transportError(err error, doing string) error {
 	}
 }
 
+// rateLimitReset is when the primary window of an answer's x-ratelimit-reset header ends;
+// zero without a usable one.
+func rateLimitReset(h http.Header) time.Time {
+	if v, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil && v > 0 {
+		return time.Unix(v, 0)
+	}
+	return time.Time{}
+}
+
 // status maps a non-2xx answer.
 func (c classifier) status(resp *http.Response, msg string, op operation) error {
 	code := resp.StatusCode
@@ -89,11 +98,7 @@ func (c classifier) status(resp *http.Response, msg string, op operation) error 
 	if code == http.StatusForbidden || code == http.StatusTooManyRequests {
 		switch {
 		case h.Get("X-RateLimit-Remaining") == "0":
-			reset := time.Time{}
-			if v, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil && v > 0 {
-				reset = time.Unix(v, 0)
-			}
-			return c.primary(reset, msg)
+			return c.primary(rateLimitReset(h), msg)
 		case h.Get("Retry-After") != "" || strings.Contains(strings.ToLower(msg), "secondary rate limit"):
 			wait := defaultSecondaryWait
 			if v, err := strconv.Atoi(h.Get("Retry-After")); err == nil && v > 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -170,11 +169,10 @@ func (c *credential) observe(h http.Header) {
 	if h.Get("X-RateLimit-Remaining") != "0" {
 		return
 	}
-	reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
-	if err != nil {
+	at := rateLimitReset(h)
+	if at.IsZero() {
 		return
 	}
-	at := time.Unix(reset, 0)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if at.After(c.limitedTil) {

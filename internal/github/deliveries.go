@@ -138,9 +138,7 @@ func (c *AppClient) observe(h http.Header) {
 	if used, err := strconv.Atoi(h.Get("X-RateLimit-Used")); err == nil {
 		r.Used = used
 	}
-	if reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
-		r.Reset = time.Unix(reset, 0)
-	}
+	r.Reset = rateLimitReset(h)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cur := c.rate; r.Reset.Equal(cur.Reset) && r.Used < cur.Used {

@@ -135,7 +135,8 @@ func (e *environment) install(ctx context.Context) error {
 }
 
 // startFakes starts the fake GitHub with GitHub's published limits (bursts, churn, cost) and
-// a second one with relaxed limits and no webhooks, for the 1,000-runner scale phase. corral
+// a second one with relaxed limits and no webhooks, for the 1,000-runner scale phase, and,
+// with the pull-mode phase, a third whose App's webhook leads nowhere (startPullFake). corral
 // (started later, with its production defaults apart from its listen addresses) receives
 // the first one's webhooks.
 func (e *environment) startFakes(ctx context.Context) error {
@@ -163,22 +164,21 @@ func (e *environment) startFakes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	fakes := map[string]*harness.FakeGitHub{nsLimits: e.fake, nsScale: e.fakeRelaxed}
 	if e.cfg.pullJobs > 0 {
 		if err := e.startPullFake(ctx, bin); err != nil {
 			return err
 		}
-		e.corral.Options.Args = append(e.corral.Options.Args, e.pullFlags()...)
+		fakes[nsPull] = e.fakePull
 	}
 	e.gh, e.ghRelaxed = e.fake.Client, e.fakeRelaxed.Client
 	e.corral.Options.WebhookSecret = e.fake.Info.WebhookSecretName
-	for _, c := range []*app.Client{e.gh, e.ghRelaxed} {
+	for ns, f := range fakes {
 		if e.cfg.latency > 0 {
-			if err := c.InjectFault(ctx, app.FaultRequest{Latency: e.cfg.latency.String()}); err != nil {
+			if err := f.Client.InjectFault(ctx, app.FaultRequest{Latency: e.cfg.latency.String()}); err != nil {
 				return fmt.Errorf("injecting %s latency: %w", e.cfg.latency, err)
 			}
 		}
-	}
-	for ns, f := range map[string]*harness.FakeGitHub{nsLimits: e.fake, nsScale: e.fakeRelaxed} {
 		if _, err := e.kubectl(ctx, "create", "namespace", ns); err != nil {
 			return err
 		}

@@ -34,17 +34,9 @@ type pullResult struct {
 	failedAttempts int
 }
 
-// pullFlags are corral's flags for the pull-mode fake's App (none when the phase is off).
-func (e *environment) pullFlags() []string {
-	if e.fakePull == nil {
-		return nil
-	}
-	return []string{"--webhook-pull-credentials", operatorNamespace + "/" + e.fakePull.Info.RecoverySecretName,
-		"--webhook-pull-github-url", e.fakePull.Info.URL}
-}
-
 // startPullFake starts the fake GitHub of the pull-mode phase (GitHub's limits, no webhook
-// URL, the delivery log delay of the run) and applies its App's log Secret for corral.
+// URL, the delivery log delay of the run), applies its App's log Secret for corral and
+// gives corral the flags that pull it.
 func (e *environment) startPullFake(ctx context.Context, bin string) error {
 	var err error
 	e.fakePull, err = harness.StartFakeGitHub(harness.FakeOptions{Name: "fake-github-pull", Bin: bin,
@@ -56,17 +48,8 @@ func (e *environment) startPullFake(ctx context.Context, bin string) error {
 		return err
 	}
 	e.ghPull = e.fakePull.Client
-	if e.cfg.latency > 0 {
-		if err := e.ghPull.InjectFault(ctx, app.FaultRequest{Latency: e.cfg.latency.String()}); err != nil {
-			return fmt.Errorf("injecting %s latency: %w", e.cfg.latency, err)
-		}
-	}
-	if _, err := e.kubectl(ctx, "create", "namespace", nsPull); err != nil {
-		return err
-	}
-	if err := e.fakePull.ApplyCredentials(ctx, e.cluster, nsPull); err != nil {
-		return err
-	}
+	e.corral.Options.Args = append(e.corral.Options.Args, "--webhook-pull-credentials", operatorNamespace+"/"+e.fakePull.Info.RecoverySecretName,
+		"--webhook-pull-github-url", e.fakePull.Info.URL)
 	_, err = e.cluster.Kubectl(ctx, "apply", "-n", operatorNamespace, "-f", e.fakePull.Info.RecoveryCredentialsManifest)
 	return err
 }

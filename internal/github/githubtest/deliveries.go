@@ -152,26 +152,20 @@ func (s *Server) recordLocked(appID int64, d Delivery) Delivery {
 }
 
 // Deliveries returns the App's delivery log, oldest attempt first.
-func (s *Server) Deliveries(appID int64) []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Delivery
-	for _, d := range s.hooks.deliveries {
-		if d.appID == appID {
-			out = append(out, d.Delivery)
-		}
-	}
-	return out
-}
+func (s *Server) Deliveries(appID int64) []Delivery { return s.appDeliveries(appID, false) }
 
 // loggedDeliveries is the App's delivery log as its API shows it: the attempts that ended
 // DeliveryLogDelay ago or earlier.
-func (s *Server) loggedDeliveries(appID int64) []Delivery {
+func (s *Server) loggedDeliveries(appID int64) []Delivery { return s.appDeliveries(appID, true) }
+
+// appDeliveries returns the App's attempts, oldest first; only those the API shows yet
+// when logged.
+func (s *Server) appDeliveries(appID int64, logged bool) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Delivery
 	for _, d := range s.hooks.deliveries {
-		if d.appID == appID && s.loggedLocked(d.Delivery) {
+		if d.appID == appID && (!logged || s.loggedLocked(d.Delivery)) {
 			out = append(out, d.Delivery)
 		}
 	}
